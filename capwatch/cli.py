@@ -1,0 +1,165 @@
+"""The ``capwatch`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import click
+
+from capwatch.settings import Settings
+
+
+def _db_option(f):
+    return click.option("--db", type=click.Path(dir_okay=False), default=None, envvar="CAPWATCH_DB",
+                        help="DuckDB warehouse file (default ./capwatch.duckdb, or CAPWATCH_DB).")(f)
+
+
+def _tickers(value: str | None) -> list[str] | None:
+    return [t.strip() for t in value.split(",") if t.strip()] if value else None
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"capwatch: {message}", err=True)
+    sys.exit(code)
+
+
+def _report_run(summary, db: Path) -> None:
+    click.echo(
+        f"loaded {summary.tickers} tickers into {db}: {summary.rows_inserted} rows new, "
+        f"{summary.rows_updated} corrected, {summary.rows_quarantined} quarantined"
+    )
+    for p in summary.problems:
+        click.echo(f"  problem: {p}", err=True)
+    for m in summary.models:
+        click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
+
+
+def _run_flow(fn, **kwargs):
+    """Run a flow, turning known failures into one clear line."""
+    from capwatch.extract import SourceUnreachable
+    from capwatch.symbols import InvalidSymbol
+    from capwatch.warehouse import WarehouseError
+
+    try:
+        return fn(**kwargs)
+    except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@click.group()
+def main() -> None:
+    """capwatch: market-cap history and largest one-day losses, in a DuckDB file.
+
+    Example: capwatch backfill --source csv:../shared/marketdata --start 2010-01-01 --end 2026-05-29
+    """
+    # Prefect's local server: no telemetry (offline it only logs errors, and it can lock SQLite at start).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@main.command()
+@_db_option
+@click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
+@click.option("--source", default="yahoo", show_default=True, help="yahoo or csv:DIR.")
+def run(db: str | None, tickers: str | None, source: str) -> None:
+    """Run the daily flow: recent days for the universe, then the models.
+
+    On an empty warehouse it first backfills the default history (5 years).
+
+    Example: capwatch run --db capwatch.duckdb
+    """
+    from flows.pipeline import daily
+
+    settings = Settings.from_env(db_path=db)
+    summary = _run_flow(daily, tickers=_tickers(tickers), source=source, db=str(settings.db_path))
+    _report_run(summary, settings.db_path)
+
+
+@main.command()
+@_db_option
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First date, YYYY-MM-DD.")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last date, YYYY-MM-DD.")
+@click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
+@click.option("--source", default="yahoo", show_default=True, help="yahoo or csv:DIR.")
+def backfill(db: str | None, start, end, tickers: str | None, source: str) -> None:
+    """Load a date range, then rebuild the models.
+
+    Example: capwatch backfill --start 2024-01-01 --end 2024-12-31 --tickers NVDA,AAPL
+    """
+    from flows.pipeline import backfill as backfill_flow
+
+    settings = Settings.from_env(db_path=db)
+    summary = _run_flow(backfill_flow, start=start.date(), end=end.date(), tickers=_tickers(tickers),
+                        source=source, db=str(settings.db_path))
+    _report_run(summary, settings.db_path)
+
+
+@main.command()
+@_db_option
+@click.option("--top", default=10, show_default=True, help="How many rows.")
+@click.option("--by", type=click.Choice(["usd", "pct"]), default="usd", show_default=True, help="Rank by dollars or percent.")
+@click.option("--ticker", default=None, help="Only this ticker.")
+@click.option("--on", "on", default=None, type=click.DateTime(["%Y-%m-%d"]), help="Only this trading day.")
+def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
+    """Show the largest one-day market-cap losses.
+
+    Example: capwatch losses --on 2025-01-27 --top 5
+    """
+    from capwatch.report import format_losses, largest_losses
+    from capwatch.symbols import InvalidSymbol, check_symbol
+    from capwatch.warehouse import WarehouseError, connection
+
+    settings = Settings.from_env(db_path=db)
+    try:
+        t = check_symbol(ticker) if ticker else None
+        with connection(settings.db_path, read_only=True) as con:
+            rows = largest_losses(con, top=top, by=by, ticker=t, on=on.date() if on else None)
+    except (WarehouseError, InvalidSymbol) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # a warehouse without models yet
+        if "largest_losses" in str(exc):
+            _fail(f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first")
+        raise
+    click.echo(format_losses(rows))
+
+
+@main.command()
+@_db_option
+@click.option("--tickers", default=30, show_default=True, help="How many generated tickers.")
+def demo(db: str | None, tickers: int) -> None:
+    """Run the whole pipeline offline on a generated market, through the real yfinance code path.
+
+    The market (seeded, a few dozen tickers, 2019-2025, splits, quarterly share counts, a crash on
+    2025-01-27) is served to yfinance as Yahoo-shaped responses; nothing leaves the machine.
+
+    Example: capwatch demo --db demo.duckdb
+    """
+    from flows.pipeline import backfill as backfill_flow
+
+    from capwatch.generator import generate_market, tickers_for
+    from capwatch.report import format_losses, largest_losses
+    from capwatch.warehouse import connection
+    from capwatch.yahoo_wire import REPLAY_ENV
+
+    path = Path(db) if db else Path("capwatch-demo.duckdb")
+    market = generate_market(n_tickers=tickers)
+    csv_dir = Path(tempfile.mkdtemp(prefix="capwatch-demo-"))
+    market.write_csv(csv_dir)
+    os.environ[REPLAY_ENV] = f"csv:{csv_dir}"
+    start, end = market.prices["date"].min().date(), market.prices["date"].max().date()
+    click.echo(f"demo: {tickers} generated tickers, {start}..{end}, served offline through yfinance -> {path}")
+    summary = _run_flow(backfill_flow, start=start, end=end, tickers=tickers_for(tickers), source="yahoo", db=str(path))
+    _report_run(summary, path)
+    with connection(path, read_only=True) as con:
+        click.echo(f"\nLargest one-day losses on {market.crash_day}:")
+        click.echo(format_losses(largest_losses(con, top=5, on=market.crash_day)))
+        click.echo("\nLargest one-day losses in history:")
+        click.echo(format_losses(largest_losses(con, top=5)))
+    click.echo(f"\nQuery it yourself: duckdb {path} \"select * from largest_losses order by rank_usd limit 10\"")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Load: idempotent upserts of a validated batch into the raw tables, one transaction per batch.
+
+A staged frame is compared with what is stored: new keys are inserted, keys whose values changed
+are replaced (a corrected value wins), identical rows are left alone -- so re-loading the same
+range changes nothing, provenance included. Bulk work goes through DuckDB's DataFrame scans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+import duckdb
+import pandas as pd
+
+from capwatch.extract import Extracted
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    casts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.keys + self.values
+
+    def staged_select(self) -> str:
+        return ", ".join(f"{c}::{self.casts.get(c, 'double')} as {c}" for c in self.columns)
+
+
+PRICES = Table("prices_daily", ("ticker", "date"), ("open", "high", "low", "close", "volume"),
+               {"ticker": "varchar", "date": "date", "volume": "bigint"})
+SPLITS = Table("splits", ("ticker", "date"), ("ratio",), {"ticker": "varchar", "date": "date"})
+DIVIDENDS = Table("dividends", ("ticker", "date"), ("dividend",), {"ticker": "varchar", "date": "date"})
+SHARES = Table("shares_outstanding", ("ticker", "share_class", "as_of", "source"), ("shares", "reported_date"),
+               {"ticker": "varchar", "share_class": "varchar", "as_of": "date", "source": "varchar",
+                "shares": "bigint", "reported_date": "date"})
+
+
+@dataclass
+class LoadResult:
+    run_id: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    by_table: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (f"{self.inserted} rows inserted, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.quarantined} quarantined")
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, source: str,
+            loaded_at: datetime, run_id: str) -> tuple[int, int, int]:
+    """Insert new keys, replace changed rows; return (inserted, updated, unchanged)."""
+    if frame.empty:
+        return 0, 0, 0
+    con.register("_staged_raw", frame)
+    on = " and ".join(f"t.{k} = s.{k}" for k in table.keys)
+    differs = " or ".join(f"s.{v} is distinct from t.{v}" for v in table.values)
+    con.execute(f"""
+        create or replace temp table _staged as
+        select s.*, t.{table.keys[0]} is null as is_new
+        from (select {table.staged_select()} from _staged_raw) s
+        left join {table.name} t on {on}
+        where t.{table.keys[0]} is null or {differs}
+    """)
+    con.unregister("_staged_raw")
+    n_new, n_changed = con.execute("select count(*) filter (is_new), count(*) filter (not is_new) from _staged").fetchone()
+    cols = ", ".join(table.columns)
+    meta_cols = "source, loaded_at, run_id" if "source" not in table.keys else "loaded_at, run_id"
+    meta_vals = "?, ?, ?" if "source" not in table.keys else "?, ?"
+    params = [source, loaded_at, run_id] if "source" not in table.keys else [loaded_at, run_id]
+    if n_new:
+        con.execute(f"insert into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where is_new", params)
+    if n_changed:
+        con.execute(f"insert or replace into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where not is_new", params)
+    con.execute("drop table _staged")
+    return n_new, n_changed, len(frame) - n_new - n_changed
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.DataFrame, *, source: str,
+               run_id: str, flow: str, start: date | None, end: date | None, tickers: list[str]) -> LoadResult:
+    """Load one validated batch in a single transaction: all of it lands, or none of it."""
+    loaded_at = datetime.now(timezone.utc)
+    result = LoadResult(run_id=run_id, quarantined=len(quarantine))
+    shares = batch.shares.assign(source=source) if len(batch.shares) else batch.shares
+    con.execute("begin transaction")
+    try:
+        for table, frame in ((PRICES, batch.prices), (SPLITS, batch.splits), (DIVIDENDS, batch.dividends), (SHARES, shares)):
+            counts = _upsert(con, table, frame, source, loaded_at, run_id)
+            result.by_table[table.name] = counts
+            result.inserted += counts[0]
+            result.updated += counts[1]
+            result.unchanged += counts[2]
+        if len(quarantine):
+            con.register("_quarantine", quarantine)
+            con.execute(
+                "insert into quarantine select ticker::varchar, date::date, dataset, reason, value, ?, ?, ? from _quarantine",
+                [source, run_id, loaded_at],
+            )
+            con.unregister("_quarantine")
+        con.execute(
+            "insert into load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, flow, source, tickers, start, end, result.inserted, result.updated, result.unchanged,
+             result.quarantined, [str(p) for p in batch.problems], loaded_at],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result

@@ -1,0 +1,51 @@
+"""Readable tables of what the models hold, for the CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+
+def fmt_usd(v: float | None) -> str:
+    if v is None:
+        return "-"
+    sign = "-" if v < 0 else "+"
+    a = abs(v)
+    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
+        if a >= div:
+            return f"{sign}${a / div:,.1f}{unit}"
+    return f"{sign}${a:,.0f}"
+
+
+def largest_losses(con: duckdb.DuckDBPyConnection, top: int = 10, by: str = "usd", ticker: str | None = None,
+                   on: date | None = None) -> list[tuple]:
+    """Rows of ``largest_losses``: ranked by dollars or percent, optionally for one ticker or day."""
+    if by not in ("usd", "pct"):
+        raise ValueError("--by takes usd or pct")
+    order = "change_usd" if by == "usd" else "change_pct"
+    where, params = [], []
+    if ticker:
+        where.append("ticker = ?")
+        params.append(ticker)
+    if on:
+        where.append("date = ?")
+        params.append(on)
+    sql = (
+        "select rank_usd, rank_pct, ticker, date, prev_close, close, change_pct, change_usd, prev_market_cap, market_cap "
+        f"from largest_losses {'where ' + ' and '.join(where) if where else ''} order by {order}, ticker limit ?"
+    )
+    return con.execute(sql, params + [top]).fetchall()
+
+
+def format_losses(rows: list[tuple]) -> str:
+    header = f"{'#usd':>5} {'#pct':>5}  {'ticker':<7} {'date':<10} {'close':>10} {'change':>8} {'market cap change':>18} {'market cap':>11}"
+    lines = [header, "-" * len(header)]
+    for rank_usd, rank_pct, ticker, d, _prev_close, close, pct, usd, _prev_cap, cap in rows:
+        lines.append(
+            f"{rank_usd:>5} {rank_pct:>5}  {ticker:<7} {d.isoformat():<10} {close:>10,.2f} {pct:>7.2f}% "
+            f"{fmt_usd(usd):>18} {fmt_usd(cap).lstrip('+'):>11}"
+        )
+    if not rows:
+        lines.append("(no losses match)")
+    return "\n".join(lines)

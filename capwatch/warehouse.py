@@ -1,0 +1,104 @@
+"""The DuckDB warehouse: opening the file safely and applying versioned migrations."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from capwatch.settings import MIGRATIONS_DIR
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse file that cannot be used, with what to do about it."""
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file, waiting up to ``wait_seconds`` while another process writes it.
+
+    DuckDB lets one process at a time hold a file for writing. A second writer waits here, then
+    fails with a clear message instead of a raw lock error. A file that is not a DuckDB database
+    is never touched.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `capwatch backfill` or `capwatch demo` first")
+    if path.exists() and path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        # DuckDB files carry the magic bytes 'DUCK' at offset 8.
+        if len(head) < 12 or head[8:12] != b"DUCK":
+            raise WarehouseError(
+                f"{path} is not a DuckDB database file (left untouched); point --db or CAPWATCH_DB at another path"
+            )
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            con = _open(path, read_only)
+            break
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "not a valid DuckDB database file" in msg:
+                raise WarehouseError(f"{path} is not a DuckDB database file (left untouched)") from exc
+            if "lock" not in msg.lower() or time.monotonic() >= deadline:
+                if "lock" in msg.lower():
+                    raise WarehouseError(
+                        f"{path} is being written by another capwatch process (waited {wait_seconds:.0f}s); "
+                        "try again when it finishes"
+                    ) from exc
+                raise WarehouseError(f"cannot open {path}: {msg}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def connection(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``connect`` as a context manager that always closes the file."""
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def migrations() -> list[tuple[int, str, Path]]:
+    """The migration files in order: ``warehouse/migrations/NNN_name.sql``."""
+    out = []
+    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        version = int(f.name.split("_", 1)[0])
+        out.append((version, f.stem, f))
+    return out
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the migrations this file has not seen yet, each in its own transaction."""
+    con.execute(
+        "create table if not exists schema_migrations (version integer primary key, name varchar not null, "
+        "applied_at timestamptz not null default current_timestamp)"
+    )
+    done = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
+    applied = []
+    for version, name, path in migrations():
+        if version in done:
+            continue
+        con.execute("begin transaction")
+        try:
+            con.execute(path.read_text())
+            con.execute("insert into schema_migrations (version, name) values (?, ?)", [version, name])
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        applied.append(name)
+    return applied

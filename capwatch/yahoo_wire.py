@@ -1,0 +1,303 @@
+"""Yahoo-shaped HTTP responses served to the real yfinance code path, without a network.
+
+yfinance hard-codes https URLs (fc.yahoo.com, query1/query2.finance.yahoo.com), so a local HTTP
+server cannot stand in for Yahoo. Instead, a ``requests.Session`` with a transport adapter is passed
+to yfinance as ``session=``; every request yfinance makes is answered here from in-memory frames.
+
+Used by ``capwatch demo`` (generated market) and by the tests (frames built at test time from
+``../shared/marketdata``). Faults (empty, malformed, HTTP errors, rate limits) can be injected per
+ticker to exercise the error paths.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import requests
+from requests.adapters import BaseAdapter
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+# Fault names accepted by ``OfflineYahoo.faults``: ticker -> fault.
+FAULTS = ("empty", "malformed", "http500", "rate_limit", "timeout", "nan_rows", "no_shares")
+
+
+@dataclass
+class MarketFrames:
+    """One market as Yahoo would serve it.
+
+    prices: date, ticker, open, high, low, close, volume -- on Yahoo's basis, i.e. split-adjusted
+        for every split in ``splits`` (what the chart endpoint returns on the download day).
+    splits: ticker, date, ratio.
+    dividends: ticker, date, dividend (optional).
+    shares: ticker, as_of, shares -- the ``shares_out`` fundamentals time series, as-is.
+    """
+
+    prices: pd.DataFrame
+    splits: pd.DataFrame
+    shares: pd.DataFrame
+    dividends: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ticker", "date", "dividend"]))
+
+    def __post_init__(self) -> None:
+        self._by_ticker = {t: g.sort_values("date") for t, g in self.prices.groupby("ticker")}
+        self._splits = {t: g for t, g in self.splits.groupby("ticker")}
+        self._divs = {t: g for t, g in self.dividends.groupby("ticker")}
+        self._shares = {t: g.sort_values("as_of", kind="stable") for t, g in self.shares.groupby("ticker")}
+
+    @property
+    def tickers(self) -> list[str]:
+        return sorted(self._by_ticker)
+
+
+def _open_ts(d: date) -> int:
+    """Epoch seconds of the 09:30 New York open on ``d``: Yahoo stamps daily bars so."""
+    return int(datetime.combine(d, time(9, 30), NEW_YORK).timestamp())
+
+
+def _to_dates(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values).dt.date
+
+
+def _clean(values: np.ndarray) -> list:
+    """JSON list with NaN as null, like Yahoo."""
+    return [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values.tolist()]
+
+
+def _chart_meta(ticker: str, first: date | None) -> dict:
+    now = int(datetime.now(timezone.utc).timestamp())
+    period = {"timezone": "EST", "start": now, "end": now, "gmtoffset": -18000}
+    return {
+        "currency": "USD",
+        "symbol": ticker,
+        "exchangeName": "NMS",
+        "fullExchangeName": "NasdaqGS",
+        "instrumentType": "EQUITY",
+        "firstTradeDate": _open_ts(first) if first else None,
+        "regularMarketTime": now,
+        "hasPrePostMarketData": True,
+        "gmtoffset": -18000,
+        "timezone": "EST",
+        "exchangeTimezoneName": "America/New_York",
+        "priceHint": 2,
+        "currentTradingPeriod": {"pre": period, "regular": period, "post": period},
+        "dataGranularity": "1d",
+        "range": "",
+        "validRanges": ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"],
+    }
+
+
+def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: int | None) -> dict:
+    """The v8 chart response for one ticker and range (daily bars, events=div,splits)."""
+    g = frames._by_ticker.get(ticker)
+    if g is None:
+        return {
+            "chart": {
+                "result": None,
+                "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+            }
+        }
+    days = _to_dates(g["date"])
+    ts = np.array([_open_ts(d) for d in days])
+    lo = period1 if period1 is not None else -(2**62)
+    hi = period2 if period2 is not None else 2**62
+    keep = (ts >= lo) & (ts < hi)
+    g, ts = g[keep], ts[keep]
+    meta = _chart_meta(ticker, days.iloc[0] if len(days) else None)
+    result: dict = {"meta": meta}
+    if len(g):
+        result["timestamp"] = ts.tolist()
+        events: dict = {}
+        sp = frames._splits.get(ticker)
+        if sp is not None:
+            sts = np.array([_open_ts(d) for d in _to_dates(sp["date"])])
+            in_range = (sts >= lo) & (sts < hi)
+            events["splits"] = {
+                str(s): {"date": int(s), "numerator": float(r), "denominator": 1.0, "splitRatio": f"{r:g}:1"}
+                for s, r in zip(sts[in_range], sp["ratio"].to_numpy()[in_range])
+            }
+        dv = frames._divs.get(ticker)
+        if dv is not None:
+            dts = np.array([_open_ts(d) for d in _to_dates(dv["date"])])
+            in_range = (dts >= lo) & (dts < hi)
+            events["dividends"] = {
+                str(s): {"amount": float(a), "date": int(s)}
+                for s, a in zip(dts[in_range], dv["dividend"].to_numpy()[in_range])
+            }
+        if events:
+            result["events"] = events
+        quote = {c: _clean(g[c].to_numpy(dtype=float)) for c in ("open", "high", "low", "close")}
+        quote["volume"] = _clean(g["volume"].to_numpy(dtype=float))
+        quote["volume"] = [None if v is None else int(v) for v in quote["volume"]]
+        result["indicators"] = {"quote": [quote], "adjclose": [{"adjclose": quote["close"]}]}
+    else:
+        result["indicators"] = {"quote": [{}]}
+    return {"chart": {"result": [result], "error": None}}
+
+
+def timeseries_json(frames: MarketFrames, ticker: str, period1: int, period2: int) -> dict:
+    """The fundamentals-timeseries response for ``type=shares_out`` (what get_shares_full reads)."""
+    g = frames._shares.get(ticker)
+    meta = {"symbol": [ticker], "type": ["shares_out"]}
+    if g is None or g.empty:
+        return {"timeseries": {"result": [{"meta": meta}], "error": None}}
+    ts = np.array([int(datetime.combine(d, time(0, 0), timezone.utc).timestamp()) for d in _to_dates(g["as_of"])])
+    keep = (ts >= period1) & (ts <= period2)
+    if not keep.any():
+        return {"timeseries": {"result": [{"meta": meta}], "error": None}}
+    return {
+        "timeseries": {
+            "result": [
+                {
+                    "meta": meta,
+                    "timestamp": ts[keep].tolist(),
+                    "shares_out": [int(v) for v in g["shares"].to_numpy()[keep]],
+                }
+            ],
+            "error": None,
+        }
+    }
+
+
+class OfflineYahoo(BaseAdapter):
+    """A transport adapter that answers yfinance's requests from ``MarketFrames``.
+
+    ``faults`` maps a ticker to one of ``FAULTS``; ``fail_times`` lets a fault clear after N hits
+    (to test retries). ``requests_seen`` counts requests per ticker and endpoint.
+    """
+
+    def __init__(self, frames: MarketFrames, faults: dict[str, str] | None = None, fail_times: int | None = None):
+        super().__init__()
+        self.frames = frames
+        self.faults = dict(faults or {})
+        self.fail_times = fail_times
+        self.requests_seen: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def _respond(self, request: requests.PreparedRequest, status: int, body: bytes | str, ctype: str) -> requests.Response:
+        resp = requests.Response()
+        resp.status_code = status
+        resp._content = body.encode() if isinstance(body, str) else body
+        resp.headers["Content-Type"] = ctype
+        resp.url = request.url or ""
+        resp.request = request
+        resp.encoding = "utf-8"
+        resp.reason = "OK" if status < 400 else "Error"
+        return resp
+
+    def _fault(self, ticker: str, endpoint: str) -> str | None:
+        fault = self.faults.get(ticker)
+        if fault is None:
+            return None
+        if self.fail_times is not None and self.requests_seen[(ticker, endpoint)] > self.fail_times:
+            return None
+        return fault
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:  # noqa: D401
+        url = urlparse(request.url or "")
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.netloc == "fc.yahoo.com":
+            resp = self._respond(request, 404, "", "text/html")
+            resp.headers["Set-Cookie"] = "A3=offline; Domain=.yahoo.com; Path=/"
+            return resp
+        if url.path.endswith("/v1/test/getcrumb"):
+            return self._respond(request, 200, "offline-crumb", "text/plain")
+        if "/v8/finance/chart/" in url.path:
+            ticker = url.path.rsplit("/", 1)[1]
+            endpoint = "chart"
+        elif "/fundamentals-timeseries/" in url.path:
+            ticker = url.path.rsplit("/", 1)[1]
+            endpoint = "timeseries"
+        elif "/quoteSummary/" in url.path:  # yfinance's fallback when the chart gives no timezone
+            ticker = url.path.rsplit("/", 1)[1]
+            body = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": f"Quote not found for symbol: {ticker}"}}}
+            return self._respond(request, 404, json.dumps(body), "application/json")
+        else:
+            return self._respond(request, 404, "{}", "application/json")
+        with self._lock:
+            self.requests_seen[(ticker, endpoint)] += 1
+            fault = self._fault(ticker, endpoint)
+        if fault == "timeout":
+            raise requests.exceptions.ReadTimeout(f"offline Yahoo: simulated timeout for {ticker}")
+        if fault == "rate_limit":
+            return self._respond(request, 429, "Too Many Requests", "text/plain")
+        if fault == "http500":
+            return self._respond(request, 500, "Internal Server Error", "text/plain")
+        if fault == "malformed" and endpoint == "chart":
+            return self._respond(request, 200, '{"chart": {"result": [{"meta": ', "application/json")
+        if endpoint == "timeseries":
+            if fault == "no_shares":
+                body = {"timeseries": {"result": [{"meta": {"symbol": [ticker], "type": ["shares_out"]}}], "error": None}}
+            else:
+                body = timeseries_json(self.frames, ticker, int(query.get("period1", 0)), int(query.get("period2", 2**62)))
+            return self._respond(request, 200, json.dumps(body), "application/json")
+        p1 = int(query["period1"]) if "period1" in query else None
+        p2 = int(query["period2"]) if "period2" in query else None
+        if query.get("range") == "1d":  # yfinance asks this to learn the ticker's timezone
+            p1 = p2 = 0
+        body = chart_json(self.frames, ticker, p1, p2)
+        if body["chart"]["result"] is None:
+            return self._respond(request, 404, json.dumps(body), "application/json")
+        if fault == "empty":
+            body["chart"]["result"][0].pop("timestamp", None)
+            body["chart"]["result"][0]["indicators"] = {"quote": [{}]}
+        elif fault == "nan_rows":
+            q = body["chart"]["result"][0]["indicators"].get("quote", [{}])[0]
+            for col in ("open", "high", "low", "close"):
+                if col in q:
+                    q[col] = [None if i % 3 == 0 else v for i, v in enumerate(q[col])]
+        return self._respond(request, 200, json.dumps(body), "application/json")
+
+    def close(self) -> None:
+        pass
+
+
+def offline_session(adapter: OfflineYahoo) -> requests.Session:
+    """A requests Session whose https traffic is answered by ``adapter``."""
+    session = requests.Session()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def frames_from_csv(directory: str) -> MarketFrames:
+    """Yahoo's view of a market laid out as ``../shared/marketdata`` (prices already on Yahoo's basis)."""
+    from pathlib import Path
+
+    d = Path(directory)
+    prices = pd.read_csv(d / "prices.csv", parse_dates=["date"], dtype={"ticker": str})
+    splits = pd.read_csv(d / "splits.csv", parse_dates=["date"], dtype={"ticker": str})[["ticker", "date", "ratio"]]
+    shares = pd.read_csv(d / "shares_outstanding.csv", parse_dates=["as_of_date"], dtype={"ticker": str})
+    # Yahoo's shares_out series is one company-level figure per date.
+    shares = shares[shares.get("share_class", "all").fillna("all") == "all"]
+    shares = shares.rename(columns={"as_of_date": "as_of", "shares_outstanding": "shares"})[["ticker", "as_of", "shares"]]
+    divs_path = d / "dividends.csv"
+    dividends = (
+        pd.read_csv(divs_path, parse_dates=["ex_date"], dtype={"ticker": str}).rename(columns={"ex_date": "date"})
+        if divs_path.is_file()
+        else pd.DataFrame(columns=["ticker", "date", "dividend"])
+    )
+    return MarketFrames(prices=prices, splits=splits, shares=shares, dividends=dividends)
+
+
+REPLAY_ENV = "CAPWATCH_YAHOO_REPLAY"
+
+
+def replay_session(spec: str) -> requests.Session:
+    """An offline session for ``CAPWATCH_YAHOO_REPLAY``: ``demo`` (the generated market) or ``csv:DIR``."""
+    if spec == "demo":
+        from capwatch.generator import generate_market
+
+        frames = generate_market().yahoo_frames()
+    elif spec.startswith("csv:"):
+        frames = frames_from_csv(spec[4:])
+    else:
+        raise ValueError(f"{REPLAY_ENV}={spec!r}: use 'demo' or 'csv:DIR'")
+    return offline_session(OfflineYahoo(frames))
