@@ -366,6 +366,9 @@ class YahooSource:
     def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
         if not tickers:
             return Extracted()
+        # yfinance memoises responses for past ranges for the life of the process; a long-lived
+        # worker must see corrections, so every fetch starts from Yahoo, not from that memo.
+        self._yf.data.YfData.cache_get.cache_clear()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tickers))) as pool:
             parts = list(pool.map(lambda t: self._fetch_one(t, start, end), tickers))
         return Extracted.concat(parts)

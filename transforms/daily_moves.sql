@@ -28,7 +28,7 @@ final as (
         market_cap,
         prev_market_cap,
         market_cap - prev_market_cap as change_usd,
-        100 * (market_cap / prev_market_cap - 1) as change_pct
+        100 * (market_cap - prev_market_cap) / prev_market_cap as change_pct
     from with_previous
     where market_cap is not null and prev_market_cap is not null
 )

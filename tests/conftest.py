@@ -1,0 +1,79 @@
+"""Shared fixtures: a DuckDB file per test, the shared market data, offline Yahoo, a Prefect harness."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from capwatch.settings import ROOT
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+SHARED = Path(os.environ.get("CAPWATCH_SHARED_DATA", ROOT.parent / "shared" / "marketdata"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared/marketdata``: real prices, splits and SEC share counts (never copied into the repo)."""
+    if not (SHARED / "prices.csv").is_file():
+        pytest.fail(f"shared market data not found at {SHARED}; set CAPWATCH_SHARED_DATA")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_frames(shared_dir):
+    from capwatch.yahoo_wire import frames_from_csv
+
+    return frames_from_csv(str(shared_dir))
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "capwatch.duckdb"
+
+
+@pytest.fixture
+def db(db_path):
+    from capwatch.warehouse import connect
+
+    con = connect(db_path)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _yfinance_offline(tmp_path_factory):
+    """yfinance keeps its timezone and cookie caches in a temp dir for the whole session."""
+    import yfinance as yf
+
+    yf.set_tz_cache_location(str(tmp_path_factory.mktemp("yf-cache")))
+
+
+@pytest.fixture
+def offline_yahoo():
+    """Build a YahooSource whose yfinance requests are answered offline from frames."""
+    from capwatch.extract import YahooSource
+    from capwatch.yahoo_wire import OfflineYahoo, offline_session
+
+    def make(frames, faults=None, fail_times=None, **kw):
+        adapter = OfflineYahoo(frames, faults=faults, fail_times=fail_times)
+        kw.setdefault("backoff_seconds", 0.01)
+        return YahooSource(session=offline_session(adapter), **kw), adapter
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A throwaway Prefect API for flow runs (started once per session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def table(con, name: str, order: str) -> pd.DataFrame:
+    return con.execute(f"select * from {name} order by {order}").df()

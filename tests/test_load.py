@@ -1,0 +1,84 @@
+"""Loads are idempotent, corrections replace, and a failed load leaves the previous state."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from capwatch import load as load_mod
+from capwatch.extract import CsvSource
+from capwatch.load import load_batch
+from capwatch.validate import gate_raw
+from tests.conftest import table
+
+TICKERS = ["NVDA", "AVGO", "ORCL", "AAPL"]
+
+
+def _load(con, src, run_id, start=date(2023, 1, 1), end=date(2025, 6, 30)):
+    clean, q = gate_raw(src.fetch(TICKERS, start, end), date(2026, 11, 23))
+    return load_batch(con, clean, q, source=src.name, run_id=run_id, flow="test", start=start, end=end, tickers=TICKERS)
+
+
+def test_reload_changes_nothing(db, shared_dir):
+    src = CsvSource(shared_dir)
+    first = _load(db, src, "run-1")
+    assert first.inserted > 2000 and first.updated == 0
+    before = {t: table(db, t, "all") for t in ("prices_daily", "splits", "shares_outstanding", "dividends")}
+    second = _load(db, src, "run-2")
+    assert (second.inserted, second.updated, second.unchanged) == (0, 0, first.inserted)
+    for t, frame in before.items():
+        pd.testing.assert_frame_equal(table(db, t, "all"), frame)  # provenance (run_id, loaded_at) included
+
+
+def test_corrected_value_replaces_the_old_one(db, shared_dir):
+    src = CsvSource(shared_dir)
+    _load(db, src, "run-1")
+    batch = src.fetch(["NVDA"], date(2025, 1, 27), date(2025, 1, 27))
+    batch.prices.loc[:, "close"] = 118.5  # the vendor corrects the close
+    batch.shares = batch.shares.iloc[0:0]
+    clean, q = gate_raw(batch, date(2026, 11, 23))
+    res = load_batch(db, clean, q, source=src.name, run_id="run-fix", flow="test", start=None, end=None, tickers=["NVDA"])
+    assert res.updated == 1 and res.inserted == 0
+    row = db.execute("select close, run_id from prices_daily where ticker='NVDA' and date='2025-01-27'").fetchone()
+    assert row == (118.5, "run-fix")
+
+
+def test_crash_mid_load_leaves_previous_state(db, shared_dir, monkeypatch):
+    src = CsvSource(shared_dir)
+    _load(db, src, "run-1", end=date(2024, 12, 31))
+    before = table(db, "prices_daily", "ticker, date")
+    real = load_mod._upsert
+
+    def crash_on_shares(con, t, *a, **kw):
+        if t.name == "shares_outstanding":
+            raise RuntimeError("disk full")
+        return real(con, t, *a, **kw)
+
+    monkeypatch.setattr(load_mod, "_upsert", crash_on_shares)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _load(db, src, "run-2", end=date(2025, 6, 30))  # prices for 2025 were written before the crash
+    pd.testing.assert_frame_equal(table(db, "prices_daily", "ticker, date"), before)
+    assert db.execute("select count(*) from load_runs where run_id='run-2'").fetchone() == (0,)
+
+
+def test_migrations_are_versioned_and_applied_once(db_path):
+    from capwatch.warehouse import connect, migrations
+
+    con = connect(db_path)
+    con.close()
+    con = connect(db_path)
+    rows = con.execute("select version, name from schema_migrations order by version").fetchall()
+    assert rows == [(v, n) for v, n, _ in migrations()]
+    con.close()
+
+
+def test_a_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path):
+    from capwatch.warehouse import WarehouseError, connect
+
+    bad = tmp_path / "prices.duckdb"
+    bad.write_bytes(b"date,ticker,close\n2025-01-27,NVDA,118.42\n")
+    with pytest.raises(WarehouseError, match="not a DuckDB database file"):
+        connect(bad)
+    assert bad.read_bytes() == b"date,ticker,close\n2025-01-27,NVDA,118.42\n"
