@@ -32,19 +32,20 @@ def largest_losses(con: duckdb.DuckDBPyConnection, top: int = 10, by: str = "usd
         where.append("date = ?")
         params.append(on)
     sql = (
-        "select rank_usd, rank_pct, ticker, date, prev_close, close, change_pct, change_usd, prev_market_cap, market_cap "
+        "select rank_usd, rank_pct, ticker, date, prev_close, close, change_pct, change_usd, prev_market_cap, market_cap, company "
         f"from largest_losses {'where ' + ' and '.join(where) if where else ''} order by {order}, ticker limit ?"
     )
     return con.execute(sql, params + [top]).fetchall()
 
 
 def format_losses(rows: list[tuple]) -> str:
-    header = f"{'#usd':>5} {'#pct':>5}  {'ticker':<7} {'date':<10} {'close':>10} {'change':>8} {'market cap change':>18} {'market cap':>11}"
+    header = (f"{'#usd':>5} {'#pct':>5}  {'ticker':<7} {'date':<10} {'close':>10} {'change':>8} "
+              f"{'market cap change':>18} {'market cap':>11}  company")
     lines = [header, "-" * len(header)]
-    for rank_usd, rank_pct, ticker, d, _prev_close, close, pct, usd, _prev_cap, cap in rows:
+    for rank_usd, rank_pct, ticker, d, _prev_close, close, pct, usd, _prev_cap, cap, company in rows:
         lines.append(
             f"{rank_usd:>5} {rank_pct:>5}  {ticker:<7} {d.isoformat():<10} {close:>10,.2f} {pct:>7.2f}% "
-            f"{fmt_usd(usd):>18} {fmt_usd(cap).lstrip('+'):>11}"
+            f"{fmt_usd(usd):>18} {fmt_usd(cap).lstrip('+'):>11}  {company if company != ticker else ''}"
         )
     if not rows:
         lines.append("(no losses match)")

@@ -48,8 +48,29 @@ class ModelRun:
     seconds: float
 
 
+# Counts the share-count model refuses are listed in the shared quarantine table, under this source.
+MODEL_QUARANTINE_SOURCE = "model:stg_shares_checked"
+
+
+def publish_model_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Make ``quarantine`` list exactly the counts stg_shares_checked refuses (rows already listed keep their run)."""
+    con.execute("""
+        delete from quarantine q where q.source = ? and not exists (
+            select 1 from stg_shares_checked c
+            where c.quarantine_reason = q.reason and c.ticker = q.ticker and c.as_of = q.date)
+    """, [MODEL_QUARANTINE_SOURCE])
+    con.execute("""
+        insert into quarantine
+        select c.ticker, c.as_of, 'shares_outstanding', c.quarantine_reason, c.shares::varchar, ?, ?, current_timestamp
+        from stg_shares_checked c
+        where c.quarantine_reason is not null and not exists (
+            select 1 from quarantine q
+            where q.source = ? and q.ticker = c.ticker and q.date = c.as_of and q.reason = c.quarantine_reason)
+    """, [MODEL_QUARANTINE_SOURCE, run_id, MODEL_QUARANTINE_SOURCE])
+
+
 def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-               models: list[Model] | None = None) -> list[ModelRun]:
+               models: list[Model] | None = None, run_id: str = "manual") -> list[ModelRun]:
     """Rebuild every model in one transaction; ``check`` runs before commit and may raise."""
     runs = []
     con.execute("begin transaction")
@@ -59,6 +80,8 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
             con.execute(f"create or replace table {model.name} as\n{model.sql}")
             (rows,) = con.execute(f"select count(*) from {model.name}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
+        if models is None:
+            publish_model_quarantine(con, run_id)
         if check is not None:
             check(con)
         con.execute("commit")

@@ -75,6 +75,45 @@ def _apply(frame: pd.DataFrame, dataset: str, rules, keys: list[str], value_cols
     return frame[~bad & ~drop_copy].reset_index(drop=True), quarantine
 
 
+def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Several counts for one (ticker, share_class, as_of) -- Yahoo's shares_out series has them
+    (yfinance issue 1954). Rule: keep the count closest, by ratio, to the nearest other date's count
+    of the same series (the previous one, else the next); with no other date, keep the median
+    (the lower middle one). The others go to quarantine naming the count kept."""
+    keys = ["ticker", "share_class", "as_of"]
+    if shares.empty or not shares.duplicated(keys, keep=False).any():
+        return shares, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    shares = shares.sort_values(keys, kind="stable").reset_index(drop=True)
+    values = pd.to_numeric(shares["shares"], errors="coerce").to_numpy(dtype=float)
+    drop, rows = [], []
+    for (ticker, cls), series in shares.groupby(["ticker", "share_class"], sort=False):
+        dates = series["as_of"].to_numpy()
+        idx = series.index.to_numpy()
+        distinct = pd.unique(dates)
+        for d in distinct:
+            group = idx[dates == d]
+            if len(group) < 2:
+                continue
+            pos = int(np.flatnonzero(distinct == d)[0])
+            others = [distinct[pos - 1]] if pos > 0 else []
+            others += [distinct[pos + 1]] if pos + 1 < len(distinct) else []
+            ref = np.nanmedian(values[idx[dates == others[0]]]) if others else np.nan
+            cand = values[group]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if np.isfinite(ref) and ref > 0:
+                    keep = group[int(np.nanargmin(np.abs(np.log(cand / ref))))]
+                else:
+                    keep = group[np.argsort(cand)[(len(cand) - 1) // 2]]
+            for i in group:
+                if i != keep:
+                    drop.append(i)
+                    rows.append((ticker, shares.at[i, "as_of"], "shares_outstanding",
+                                 f"duplicate count for {cls} on this date: kept {values[keep]:.0f} (closest to the neighbouring count)",
+                                 f"{values[i]:.0f}"))
+    q = pd.DataFrame(rows, columns=QUARANTINE_COLUMNS)
+    return shares.drop(index=drop).reset_index(drop=True), q
+
+
 def gate_raw(batch: Extracted, today: date) -> tuple[Extracted, pd.DataFrame]:
     """The raw gate: returns the rows fit to load and the quarantined rows with reasons."""
     prices, qp = _apply(
@@ -89,13 +128,13 @@ def gate_raw(batch: Extracted, today: date) -> tuple[Extracted, pd.DataFrame]:
         batch.dividends, "dividends", [("dividend missing, not finite or <= 0", _finite_positive(batch.dividends["dividend"]))],
         ["ticker", "date"], ["dividend"],
     )
-    sh = batch.shares
+    sh, qdup = resolve_duplicate_counts(batch.shares)
     shares, qsh = _apply(
         sh, "shares_outstanding",
         [("shares missing, not finite or <= 0", _finite_positive(sh["shares"])), ("missing as_of date", sh["as_of"].notna().to_numpy())],
         ["ticker", "share_class", "as_of"], ["shares"], date_col="as_of",
     )
-    parts = [q for q in (qp, qs, qd, qsh) if len(q)]
+    parts = [q for q in (qp, qs, qd, qdup, qsh) if len(q)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     clean = Extracted(prices=prices, splits=splits, dividends=divs, shares=shares, problems=list(batch.problems))
     return clean, quarantine

@@ -56,9 +56,9 @@ def validate_and_load(db_path: str, batch: Extracted, *, source: str, run_id: st
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
-def build_models(db_path: str) -> list[ModelRun]:
+def build_models(db_path: str, run_id: str) -> list[ModelRun]:
     with connection(db_path) as con:
-        return run_models(con)
+        return run_models(con, run_id=run_id)
 
 
 @dataclass
@@ -132,7 +132,7 @@ def backfill(start: date, end: date, tickers: list[str] | None = None, source: s
         get_run_logger().error("%s", p)
     plan = [(chunk, start, end) for chunk in _chunks(good, settings.chunk_size)]
     _ingest("backfill", settings, source, plan, summary)
-    summary.models = build_models(str(settings.db_path))
+    summary.models = build_models(str(settings.db_path), summary.run_id)
     return summary
 
 
@@ -159,5 +159,5 @@ def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | Non
         by_start.setdefault(start, []).append(t)
     plan = [(chunk, start, today) for start, ts in sorted(by_start.items()) for chunk in _chunks(ts, settings.chunk_size)]
     _ingest("daily", settings, source, plan, summary)
-    summary.models = build_models(str(settings.db_path))
+    summary.models = build_models(str(settings.db_path), summary.run_id)
     return summary

@@ -60,16 +60,16 @@ def test_shares_are_point_in_time(db):
     # A late filing (02-20) for an older as-of (01-05) never replaces the newer count.
     _prices(db, [("X", date(2025, 1, d), 10.0) for d in (14, 15, 16)] + [("X", date(2025, 2, 21), 10.0)])
     _shares(db, [
-        ("X", date(2024, 12, 1), 100, date(2024, 12, 5)),
-        ("X", date(2025, 1, 10), 200, date(2025, 1, 15)),
-        ("X", date(2025, 1, 5), 150, date(2025, 2, 20)),
+        ("X", date(2024, 12, 1), 1_000_000, date(2024, 12, 5)),
+        ("X", date(2025, 1, 10), 1_100_000, date(2025, 1, 15)),
+        ("X", date(2025, 1, 5), 1_050_000, date(2025, 2, 20)),
     ])
     run_models(db)
     assert [(d, s, a) for d, s, _, a, _ in _caps(db, "X")] == [
-        (date(2025, 1, 14), 100, date(2024, 12, 1)),
-        (date(2025, 1, 15), 100, date(2024, 12, 1)),
-        (date(2025, 1, 16), 200, date(2025, 1, 10)),
-        (date(2025, 2, 21), 200, date(2025, 1, 10)),
+        (date(2025, 1, 14), 1_000_000, date(2024, 12, 1)),
+        (date(2025, 1, 15), 1_000_000, date(2024, 12, 1)),
+        (date(2025, 1, 16), 1_100_000, date(2025, 1, 10)),
+        (date(2025, 2, 21), 1_100_000, date(2025, 1, 10)),
     ]
 
 
@@ -84,17 +84,17 @@ def test_no_count_known_means_no_cap_and_no_ranking(db):
 def test_largest_losses_ranked_in_usd_and_pct(db):
     _prices(db, [("A", date(2025, 1, 24), 100.0), ("A", date(2025, 1, 27), 90.0),
                  ("B", date(2025, 1, 24), 10.0), ("B", date(2025, 1, 27), 5.0)])
-    _shares(db, [("A", date(2024, 12, 1), 1000, date(2024, 12, 2)), ("B", date(2024, 12, 1), 1000, date(2024, 12, 2))])
+    _shares(db, [("A", date(2024, 12, 1), 100_000, date(2024, 12, 2)), ("B", date(2024, 12, 1), 100_000, date(2024, 12, 2))])
     run_models(db)
     rows = db.execute(
-        "select ticker, change_usd, change_pct, rank_usd, rank_pct, ticker_rank_usd from largest_losses order by ticker"
+        "select ticker, change_usd, change_pct, rank_usd, rank_pct, company_rank_usd from largest_losses order by ticker"
     ).fetchall()
-    assert rows == [("A", -10_000.0, -10.0, 1, 2, 1), ("B", -5_000.0, -50.0, 2, 1, 1)]
+    assert rows == [("A", -1_000_000.0, -10.0, 1, 2, 1), ("B", -500_000.0, -50.0, 2, 1, 1)]
 
 
 def test_failed_model_run_keeps_the_published_tables(db):
     _prices(db, [("A", date(2025, 1, 24), 100.0)])
-    _shares(db, [("A", date(2024, 12, 1), 1000, date(2024, 12, 2))])
+    _shares(db, [("A", date(2024, 12, 1), 100_000, date(2024, 12, 2))])
     run_models(db)
 
     def gate(con):

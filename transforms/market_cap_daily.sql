@@ -1,20 +1,21 @@
 /* Point-in-time market capitalisation per listing and trading day.
    grain: one row per (ticker, date) in prices_daily.
-   market_cap = close as traded x shares on the same split basis, where shares is the latest count
-   known before that day (shares_as_of, shares_reported_date trace it) times the splits between its
-   as-of date and the price date (split_factor). No count known yet: market_cap is null and
-   cap_status says why. */
-with prices as (
-    select ticker, date, close from prices_daily
+   market_cap = close as traded x shares of the listing's own class (stg_count_series.is_listing; a
+   single-class ticker's 'all' series) x price_multiplier (ADR ratio), where shares is the latest
+   usable count known before that day, put on the price's split basis by the splits between the
+   count's basis and the price date (split_factor). shares_as_of and shares_reported_date trace the
+   count. No count known yet: market_cap is null and cap_status says why. Company totals (all
+   classes) are in company_market_cap_daily. */
+with listing_series as (
+    select price_ticker as ticker, count_ticker, share_class, price_multiplier
+    from stg_count_series
+    where is_listing
 ),
 
-price_basis as (
-    select
-        p.*,
-        coalesce(s.cum_factor, 1.0) as price_split_factor
-    from prices as p
-    asof left join stg_split_index as s
-        on p.ticker = s.ticker and p.date >= s.date
+priced as (
+    select p.*, s.count_ticker, s.share_class, coalesce(s.price_multiplier, 1.0) as price_multiplier
+    from stg_prices as p
+    left join listing_series as s on p.ticker = s.ticker
 ),
 
 with_count as (
@@ -24,10 +25,10 @@ with_count as (
         c.as_of as shares_as_of,
         c.reported_date as shares_reported_date,
         c.source as shares_source,
-        p.price_split_factor / c.as_of_split_factor as split_factor
-    from price_basis as p
-    asof left join (select * from stg_shares_outstanding where share_class = 'all') as c
-        on p.ticker = c.ticker and p.date > c.known_date
+        p.price_split_factor / c.basis_split_factor as split_factor
+    from priced as p
+    asof left join stg_shares_outstanding as c
+        on p.count_ticker = c.ticker and p.share_class = c.share_class and p.date > c.known_date
 ),
 
 final as (
@@ -35,10 +36,10 @@ final as (
         ticker,
         date,
         close,
-        -- shares on the price's split basis
-        round(shares_reported * split_factor)::bigint as shares,
-        close * round(shares_reported * split_factor) as market_cap,
-        -- traceability
+        round(shares_reported * split_factor)::bigint as shares,    -- on the price's split basis
+        close * round(shares_reported * split_factor) * price_multiplier as market_cap,
+        share_class,
+        price_multiplier,
         shares_reported,
         shares_as_of,
         shares_reported_date,
