@@ -69,7 +69,7 @@ def _apply(frame: pd.DataFrame, dataset: str, rules, keys: list[str], value_cols
             "date": pd.to_datetime(q[date_col], errors="coerce").to_numpy(),
             "dataset": dataset,
             "reason": reasons[bad].str.rstrip("; ").to_numpy(),
-            "value": q[value_cols].astype(str).agg(", ".join, axis=1).to_numpy() if len(q) else [],
+            "value": [", ".join(f"{c}={v}" for c, v in zip(value_cols, row)) for row in q[value_cols].itertuples(index=False)],
         }
     )
     return frame[~bad & ~drop_copy].reset_index(drop=True), quarantine

@@ -92,3 +92,27 @@ def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(prefect_har
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("select distinct ticker from prices_daily").fetchall() == [("NVDA",)]
     con.close()
+
+
+def test_full_history_is_sane_company_by_company(full_history):
+    """Issue 4: no company's cap moves > 60 % in a day unless its price did; bad counts are listed."""
+    import duckdb
+
+    con = duckdb.connect(str(full_history), read_only=True)
+    jumps = con.execute("""
+        select m.company, m.date, m.change_pct,
+               100 * (p.close * p.price_split_factor / (q.close * q.price_split_factor) - 1) as price_pct
+        from company_daily_moves m
+        join stg_prices p on p.ticker = m.ticker and p.date = m.date
+        join stg_prices q on q.ticker = m.ticker and q.date = m.prev_date
+        where abs(m.change_pct) > 60 and abs(price_pct) < 0.5 * abs(m.change_pct)
+    """).fetchall()
+    assert jumps == []
+    quarantined = con.execute(
+        "select ticker, date from quarantine where dataset = 'shares_outstanding' order by ticker, date").fetchall()
+    d = __import__("datetime").date
+    assert quarantined == [("AMD", d(2012, 7, 27)), ("CRM", d(2011, 4, 30)), ("ORCL", d(2012, 9, 17)),
+                           ("QCOM", d(2011, 4, 18)), ("QCOM", d(2011, 10, 31))]
+    top = con.execute("select company, date from largest_losses where rank_usd <= 3 order by rank_usd").fetchall()
+    assert top == [("NVDA", d(2025, 1, 27)), ("MSFT", d(2026, 1, 29)), ("AAPL", d(2025, 4, 3))]
+    con.close()
