@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import click
@@ -41,12 +40,13 @@ def _report_run(summary, db: Path) -> None:
 def _run_flow(fn, **kwargs):
     """Run a flow, turning known failures into one clear line."""
     from capwatch.extract import SourceUnreachable
+    from capwatch.gates import ModelGateFailed
     from capwatch.symbols import InvalidSymbol
     from capwatch.warehouse import WarehouseError
 
     try:
         return fn(**kwargs)
-    except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError) as exc:
+    except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError, ModelGateFailed) as exc:
         _fail(str(exc))
 
 
@@ -128,6 +128,25 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
 
 @main.command()
 @_db_option
+@click.option("--limit", default=10, show_default=True, help="Quarantine reasons to list.")
+def quality(db: str | None, limit: int) -> None:
+    """Show the latest validation result of every suite, and what sits in quarantine.
+
+    Example: capwatch quality --db capwatch.duckdb
+    """
+    from capwatch.report import format_quality
+    from capwatch.warehouse import WarehouseError, connection
+
+    settings = Settings.from_env(db_path=db)
+    try:
+        with connection(settings.db_path, read_only=True) as con:
+            click.echo(format_quality(con, limit))
+    except WarehouseError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@_db_option
 @click.option("--tickers", default=30, show_default=True, help="How many generated tickers.")
 def demo(db: str | None, tickers: int) -> None:
     """Run the whole pipeline offline on a generated market, through the real yfinance code path.
@@ -137,12 +156,11 @@ def demo(db: str | None, tickers: int) -> None:
 
     Example: capwatch demo --db demo.duckdb
     """
-    from flows.pipeline import backfill as backfill_flow
-
     from capwatch.generator import generate_market, tickers_for
     from capwatch.report import format_losses, largest_losses
     from capwatch.warehouse import connection
     from capwatch.yahoo_wire import REPLAY_ENV
+    from flows.pipeline import backfill as backfill_flow
 
     path = Path(db) if db else Path("capwatch-demo.duckdb")
     market = generate_market(n_tickers=tickers)

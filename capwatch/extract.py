@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ class Extracted:
     problems: list[Problem] = field(default_factory=list)
 
     @classmethod
-    def concat(cls, parts: list["Extracted"]) -> "Extracted":
+    def concat(cls, parts: list[Extracted]) -> Extracted:
         def cat(name: str, cols: list[str]) -> pd.DataFrame:
             frames = [getattr(p, name) for p in parts if len(getattr(p, name))]
             return pd.concat(frames, ignore_index=True) if frames else _empty(cols)
@@ -217,6 +218,8 @@ def _is_transient(exc: BaseException) -> bool:
     text = str(exc)
     if name in ("YFRateLimitError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"):
         return True
+    if name == "JSONDecodeError":  # an HTML error page ("Will be right back") instead of JSON
+        return True
     if "Too Many Requests" in text or "timed out" in text.lower():
         return True
     status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -231,7 +234,7 @@ def _describe(exc: BaseException) -> str:
     if status == 404:
         return "unknown or delisted ticker (Yahoo answered 404)"
     if name == "JSONDecodeError" or "Expecting" in str(exc):
-        return f"malformed response from Yahoo ({exc})"
+        return f"malformed response from Yahoo, not JSON ({exc})"
     return f"{name}: {exc}"
 
 
@@ -258,7 +261,7 @@ class YahooSource:
         self.concurrency = max(1, concurrency)
         self.retries = retries
         self.backoff_seconds = backoff_seconds
-        self.today = today or (lambda: datetime.now(timezone.utc).date())
+        self.today = today or (lambda: datetime.now(UTC).date())
         self._yf = _yfinance()
 
     def _with_retries(self, ticker: str, what: str, fn):
@@ -305,13 +308,12 @@ class YahooSource:
         except SourceUnreachable:
             raise
         except Exception as exc:
-            if type(exc).__name__ == "YFPricesMissingError" and "delisted" not in str(exc).lower():
-                hist = pd.DataFrame()
-            else:
+            if type(exc).__name__ != "YFPricesMissingError":
                 out.problems.append(Problem(ticker, "prices", _describe(exc)))
                 return out
+            hist = pd.DataFrame()  # an empty download: reported below
         if hist is None or hist.empty:
-            out.problems.append(Problem(ticker, "prices", f"Yahoo returned no prices for {start}..{end}"))
+            out.problems.append(Problem(ticker, "prices", f"Yahoo returned no prices for {start}..{end} (empty download)"))
         else:
             idx = pd.DatetimeIndex(hist.index)
             days = pd.Series(idx.tz_localize(None) if idx.tz is not None else idx).dt.normalize().astype("datetime64[ns]")

@@ -17,8 +17,7 @@ import pandas as pd
 
 from capwatch.yahoo_wire import MarketFrames
 
-_NAMES = ("ALFA BRAV CHAR DELT ECHO FOXT GOLF HOTL INDI JULI KILO LIMA MIKE NOVB OSCR PAPA QUEB "
-          "ROME SIER TANG UNIF VICT WHIS XRAY YANK ZULU").split()
+_NAMES = ["ALFA", "BRAV", "CHAR", "DELT", "ECHO", "FOXT", "GOLF", "HOTL", "INDI", "JULI", "KILO", "LIMA", "MIKE", "NOVB", "OSCR", "PAPA", "QUEB", "ROME", "SIER", "TANG", "UNIF", "VICT", "WHIS", "XRAY", "YANK", "ZULU"]
 
 
 def tickers_for(n: int) -> list[str]:
@@ -52,7 +51,7 @@ class GeneratedMarket:
             m = (p["ticker"] == ticker).to_numpy()
             d = p.loc[m, "date"].to_numpy()
             f = np.ones(m.sum())
-            for sd, r in zip(sp["date"].to_numpy(), sp["ratio"].to_numpy()):
+            for sd, r in zip(sp["date"].to_numpy(), sp["ratio"].to_numpy(), strict=False):
                 f = np.where(d < sd, f * r, f)
             for c in ("open", "high", "low", "close"):
                 p.loc[m, c] = p.loc[m, c].to_numpy() / f

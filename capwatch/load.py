@@ -8,12 +8,13 @@ range changes nothing, provenance included. Bulk work goes through DuckDB's Data
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import duckdb
 import pandas as pd
 
 from capwatch.extract import Extracted
+from capwatch.gates import GateResult
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,21 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
     return n_new, n_changed, len(frame) - n_new - n_changed
 
 
+def record_validation(con: duckdb.DuckDBPyConnection, results: list[GateResult], run_id: str) -> None:
+    """Keep each suite's outcome in ``validation_runs`` (data quality over time, in SQL)."""
+    now = datetime.now(UTC)
+    for r in results:
+        con.execute(
+            "insert into validation_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, r.suite, r.passed, r.rows, r.failed_rows, r.evaluated, [reason for reason, _ in r.failures], now],
+        )
+
+
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.DataFrame, *, source: str,
-               run_id: str, flow: str, start: date | None, end: date | None, tickers: list[str]) -> LoadResult:
+               run_id: str, flow: str, start: date | None, end: date | None, tickers: list[str],
+               validation: list[GateResult] | None = None) -> LoadResult:
     """Load one validated batch in a single transaction: all of it lands, or none of it."""
-    loaded_at = datetime.now(timezone.utc)
+    loaded_at = datetime.now(UTC)
     result = LoadResult(run_id=run_id, quarantined=len(quarantine))
     shares = batch.shares.assign(source=source) if len(batch.shares) else batch.shares
     con.execute("begin transaction")
@@ -104,6 +116,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
                 [source, run_id, loaded_at],
             )
             con.unregister("_quarantine")
+        record_validation(con, validation or [], run_id)
         con.execute(
             "insert into load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, flow, source, tickers, start, end, result.inserted, result.updated, result.unchanged,

@@ -50,3 +50,26 @@ def format_losses(rows: list[tuple]) -> str:
     if not rows:
         lines.append("(no losses match)")
     return "\n".join(lines)
+
+
+def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
+    """The latest run of each validation suite, then quarantine counts by dataset and reason."""
+    runs = con.execute("""
+        select suite, passed, rows_checked, rows_failed, expectations, failed, validated_at
+        from validation_runs
+        qualify row_number() over (partition by suite order by validated_at desc) = 1
+        order by suite
+    """).fetchall()
+    lines = [f"{'suite':<34} {'result':<6} {'rows':>10} {'failed':>8}  {'when':<19}  failed expectations"]
+    for suite, passed, rows, failed_rows, _n, failed, at in runs:
+        lines.append(f"{suite:<34} {'pass' if passed else 'FAIL':<6} {rows:>10,} {failed_rows:>8,}  "
+                     f"{at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {'; '.join(failed)}")
+    if not runs:
+        lines.append("(no validation runs yet)")
+    q = con.execute("""
+        select dataset, reason, count(*) as n, count(distinct ticker) as tickers, max(quarantined_at) as last
+        from quarantine group by dataset, reason order by n desc, dataset limit ?
+    """, [limit]).fetchall()
+    lines += ["", f"{'quarantine: dataset':<22} {'rows':>6} {'tickers':>7}  reason"]
+    lines += [f"{d:<22} {n:>6} {t:>7}  {r}" for d, r, n, t, _ in q] or ["(nothing quarantined)"]
+    return "\n".join(lines)

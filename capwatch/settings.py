@@ -38,7 +38,7 @@ class Settings:
     yahoo_backoff_seconds: float = 1.0
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, **overrides: object) -> Settings:
         """Defaults, then ``CAPWATCH_*`` environment variables, then explicit ``overrides``."""
         env: dict[str, object] = {}
         if v := os.environ.get("CAPWATCH_DB"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 # Yahoo spellings: letters and digits, with '.', '-', '=' or '^' inside (BRK-B, RDS.A, ^GSPC).
-_SYMBOL = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,14}$")
+SYMBOL_PATTERN = r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,14}$"
+_SYMBOL = re.compile(SYMBOL_PATTERN)
 
 
 class InvalidSymbol(ValueError):

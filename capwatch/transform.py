@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
 from capwatch.settings import TRANSFORMS_DIR
 
-_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,26 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
         con.execute("rollback")
         raise
     return runs
+
+
+def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str) -> list[ModelRun]:
+    """Rebuild the models and pass them through the model gate before publishing.
+
+    A failed gate rolls the rebuild back (the previously published models stay) and raises
+    ``ModelGateFailed`` naming each failed expectation. Gate results are kept in validation_runs.
+    """
+    from capwatch.gates import ModelGateFailed, describe_failures, model_gate
+    from capwatch.load import record_validation
+
+    results = []
+
+    def check(c: duckdb.DuckDBPyConnection) -> None:
+        results.extend(model_gate(c))
+        if not all(r.passed for r in results):
+            raise ModelGateFailed("model gate failed, previous models kept:\n" + describe_failures(results))
+
+    try:
+        return run_models(con, check=check, run_id=run_id)
+    finally:
+        if results:
+            record_validation(con, results, run_id)

@@ -1,7 +1,7 @@
 """Validate: the raw gate every extracted batch passes before it is loaded.
 
-Each rule is a name and a vectorised check; a row that fails any rule goes to ``quarantine``
-with the reasons, and the rest of the batch lands in the same run.
+Each dataset of a batch goes through its Great Expectations suite (``capwatch.gates``); a row that
+fails any expectation goes to ``quarantine`` with every reason, and the rest lands in the same run.
 """
 
 from __future__ import annotations
@@ -11,68 +11,66 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from capwatch.calendar import trading_days
 from capwatch.extract import Extracted
+from capwatch.gates import GateResult, raw_checks, run_checks
 
 QUARANTINE_COLUMNS = ["ticker", "date", "dataset", "reason", "value"]
 
-# Prices are rounded to 7 significant digits by some vendors: allow that much slack in OHLC order.
-_REL_TOL = 1e-6
+# dataset -> (key columns, value columns, date column)
+DATASETS = {
+    "prices_daily": (["ticker", "date"], ["open", "high", "low", "close", "volume"], "date"),
+    "splits": (["ticker", "date"], ["ratio"], "date"),
+    "dividends": (["ticker", "date"], ["dividend"], "date"),
+    "shares_outstanding": (["ticker", "share_class", "as_of"], ["shares"], "as_of"),
+}
 
 
-def _finite_positive(s: pd.Series) -> np.ndarray:
-    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(v) & (v > 0)
+def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Give every column its type; anything that is not a number or a date becomes missing."""
+    keys, values, _ = DATASETS[dataset]
+    out = frame.reset_index(drop=True).copy()
+    for c in keys + values + (["reported_date"] if dataset == "shares_outstanding" else []):
+        if c not in out:
+            out[c] = pd.NA
+    out["ticker"] = out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
+    for c in ("date", "as_of", "reported_date"):
+        if c in out:
+            out[c] = pd.to_datetime(out[c], errors="coerce").astype("datetime64[ns]")
+    if "share_class" in keys:
+        out["share_class"] = out["share_class"].map(lambda v: v if isinstance(v, str) else "all").astype(object)
+    for c in values:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    return out
 
 
-def _rules_prices(p: pd.DataFrame, today: date) -> list[tuple[str, np.ndarray]]:
-    o, h, l, c = (pd.to_numeric(p[k], errors="coerce").to_numpy(dtype=float) for k in ("open", "high", "low", "close"))
-    vol = pd.to_numeric(p["volume"], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        return [
-            ("missing date", p["date"].notna().to_numpy()),
-            ("close missing, not finite or <= 0", _finite_positive(p["close"])),
-            ("open missing, not finite or <= 0", _finite_positive(p["open"])),
-            ("high missing, not finite or <= 0", _finite_positive(p["high"])),
-            ("low missing, not finite or <= 0", _finite_positive(p["low"])),
-            ("high below open or close", ~(h < np.maximum(o, c) * (1 - _REL_TOL))),
-            ("low above open or close", ~(l > np.minimum(o, c) * (1 + _REL_TOL))),
-            ("volume missing or negative", np.isfinite(vol) & (vol >= 0)),
-            ("date in the future", (pd.to_datetime(p["date"]) <= pd.Timestamp(today)).to_numpy()),
-        ]
-
-
-def _apply(frame: pd.DataFrame, dataset: str, rules, keys: list[str], value_cols: list[str], date_col: str = "date"):
-    """Split ``frame`` into passing rows and quarantine rows (with every failed rule named)."""
+def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame, pd.DataFrame, GateResult]:
+    """One dataset through its GX suite: (rows fit to load, quarantined rows, the suite's result)."""
+    keys, values, date_col = DATASETS[dataset]
+    frame = _coerce(frame, dataset)
     if frame.empty:
-        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    frame = frame.reset_index(drop=True)
-    reasons = pd.Series([""] * len(frame))
-    for name, ok in rules:
-        bad = ~np.asarray(ok, dtype=bool)
-        reasons[bad] = reasons[bad] + name + "; "
-    # Duplicate keys: identical copies collapse to one; conflicting copies are all refused.
-    drop_copy = np.zeros(len(frame), bool)
-    dup_all = frame.duplicated(keys, keep=False).to_numpy()
-    if dup_all.any():
-        dups = frame[dup_all]
-        distinct = dups.groupby(keys, dropna=False)[value_cols].transform("nunique", dropna=False).max(axis=1)
-        conflicting = np.zeros(len(frame), bool)
-        conflicting[np.flatnonzero(dup_all)[(distinct > 1).to_numpy()]] = True
-        reasons[conflicting] = reasons[conflicting] + f"duplicate ({', '.join(keys)}) with different values; "
-        drop_copy = frame.duplicated(keys, keep="first").to_numpy() & ~conflicting
-    bad = (reasons != "").to_numpy()
+        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS), GateResult(f"raw_{dataset}", 0, 0)
+    # Identical copies of a row are one row; only conflicting copies are a problem.
+    frame = frame.drop_duplicates(subset=keys + values).reset_index(drop=True)
+    sessions = None
+    if dataset == "prices_daily" and frame["date"].notna().any():
+        sessions = list(trading_days(frame["date"].min().date(), frame["date"].max().date()))
+    result = run_checks(f"raw_{dataset}", frame, raw_checks(dataset, today, sessions))
+    reasons: dict[int, list[str]] = {}
+    for reason, idx in result.failures:
+        for i in idx:
+            reasons.setdefault(int(i), []).append(reason)
+    bad = np.zeros(len(frame), bool)
+    bad[list(reasons)] = True
     q = frame[bad]
-    quarantine = pd.DataFrame(
-        {
-            "ticker": q["ticker"].astype(str).to_numpy(),
-            "date": pd.to_datetime(q[date_col], errors="coerce").to_numpy(),
-            "dataset": dataset,
-            "reason": reasons[bad].str.rstrip("; ").to_numpy(),
-            "value": [", ".join(f"{c}={v}" for c, v in zip(value_cols, row)) for row in q[value_cols].itertuples(index=False)],
-        }
-    )
-    return frame[~bad & ~drop_copy].reset_index(drop=True), quarantine
+    quarantine = pd.DataFrame({
+        "ticker": q["ticker"].to_numpy(),
+        "date": q[date_col].to_numpy(),
+        "dataset": dataset,
+        "reason": ["; ".join(reasons[i]) for i in q.index],
+        "value": [", ".join(f"{c}={v}" for c, v in zip(values, row, strict=False)) for row in q[values].itertuples(index=False)],
+    })
+    return frame[~bad].reset_index(drop=True), quarantine, result
 
 
 def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,27 +112,18 @@ def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     return shares.drop(index=drop).reset_index(drop=True), q
 
 
-def gate_raw(batch: Extracted, today: date) -> tuple[Extracted, pd.DataFrame]:
-    """The raw gate: returns the rows fit to load and the quarantined rows with reasons."""
-    prices, qp = _apply(
-        batch.prices, "prices_daily", _rules_prices(batch.prices, today) if len(batch.prices) else [],
-        ["ticker", "date"], ["open", "high", "low", "close", "volume"],
-    )
-    splits, qs = _apply(
-        batch.splits, "splits", [("ratio missing, not finite or <= 0", _finite_positive(batch.splits["ratio"]))],
-        ["ticker", "date"], ["ratio"],
-    )
-    divs, qd = _apply(
-        batch.dividends, "dividends", [("dividend missing, not finite or <= 0", _finite_positive(batch.dividends["dividend"]))],
-        ["ticker", "date"], ["dividend"],
-    )
-    sh, qdup = resolve_duplicate_counts(batch.shares)
-    shares, qsh = _apply(
-        sh, "shares_outstanding",
-        [("shares missing, not finite or <= 0", _finite_positive(sh["shares"])), ("missing as_of date", sh["as_of"].notna().to_numpy())],
-        ["ticker", "share_class", "as_of"], ["shares"], date_col="as_of",
-    )
-    parts = [q for q in (qp, qs, qd, qdup, qsh) if len(q)]
+def gate_raw(batch: Extracted, today: date) -> tuple[Extracted, pd.DataFrame, list[GateResult]]:
+    """The raw gate: the rows fit to load, the quarantined rows with reasons, and each suite's result."""
+    shares, qdup = resolve_duplicate_counts(_coerce(batch.shares, "shares_outstanding") if len(batch.shares) else batch.shares)
+    parts, results, clean = [qdup], [], {}
+    for dataset, frame in (("prices_daily", batch.prices), ("splits", batch.splits),
+                           ("dividends", batch.dividends), ("shares_outstanding", shares)):
+        good, q, result = _gate(frame, dataset, today)
+        clean[dataset] = good
+        parts.append(q)
+        results.append(result)
+    parts = [q for q in parts if len(q)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    clean = Extracted(prices=prices, splits=splits, dividends=divs, shares=shares, problems=list(batch.problems))
-    return clean, quarantine
+    out = Extracted(prices=clean["prices_daily"], splits=clean["splits"], dividends=clean["dividends"],
+                    shares=clean["shares_outstanding"], problems=list(batch.problems))
+    return out, quarantine, results

@@ -15,7 +15,7 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from requests.adapters import BaseAdapter
 NEW_YORK = ZoneInfo("America/New_York")
 
 # Fault names accepted by ``OfflineYahoo.faults``: ticker -> fault.
-FAULTS = ("empty", "malformed", "http500", "rate_limit", "timeout", "nan_rows", "no_shares")
+FAULTS = ("empty", "malformed", "http500", "rate_limit", "timeout", "nan_rows", "negative", "duplicate_rows", "no_shares")
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _clean(values: np.ndarray) -> list:
 
 
 def _chart_meta(ticker: str, first: date | None) -> dict:
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     period = {"timezone": "EST", "start": now, "end": now, "gmtoffset": -18000}
     return {
         "currency": "USD",
@@ -121,7 +121,7 @@ def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: 
             in_range = (sts >= lo) & (sts < hi)
             events["splits"] = {
                 str(s): {"date": int(s), "numerator": float(r), "denominator": 1.0, "splitRatio": f"{r:g}:1"}
-                for s, r in zip(sts[in_range], sp["ratio"].to_numpy()[in_range])
+                for s, r in zip(sts[in_range], sp["ratio"].to_numpy()[in_range], strict=False)
             }
         dv = frames._divs.get(ticker)
         if dv is not None:
@@ -129,14 +129,14 @@ def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: 
             in_range = (dts >= lo) & (dts < hi)
             events["dividends"] = {
                 str(s): {"amount": float(a), "date": int(s)}
-                for s, a in zip(dts[in_range], dv["dividend"].to_numpy()[in_range])
+                for s, a in zip(dts[in_range], dv["dividend"].to_numpy()[in_range], strict=False)
             }
         if events:
             result["events"] = events
         quote = {c: _clean(g[c].to_numpy(dtype=float)) for c in ("open", "high", "low", "close")}
         quote["volume"] = _clean(g["volume"].to_numpy(dtype=float))
         quote["volume"] = [None if v is None else int(v) for v in quote["volume"]]
-        result["indicators"] = {"quote": [quote], "adjclose": [{"adjclose": quote["close"]}]}
+        result["indicators"] = {"quote": [quote], "adjclose": [{"adjclose": list(quote["close"])}]}
     else:
         result["indicators"] = {"quote": [{}]}
     return {"chart": {"result": [result], "error": None}}
@@ -148,7 +148,7 @@ def timeseries_json(frames: MarketFrames, ticker: str, period1: int, period2: in
     meta = {"symbol": [ticker], "type": ["shares_out"]}
     if g is None or g.empty:
         return {"timeseries": {"result": [{"meta": meta}], "error": None}}
-    ts = np.array([int(datetime.combine(d, time(0, 0), timezone.utc).timestamp()) for d in _to_dates(g["as_of"])])
+    ts = np.array([int(datetime.combine(d, time(0, 0), UTC).timestamp()) for d in _to_dates(g["as_of"])])
     keep = (ts >= period1) & (ts <= period2)
     if not keep.any():
         return {"timeseries": {"result": [{"meta": meta}], "error": None}}
@@ -200,7 +200,7 @@ class OfflineYahoo(BaseAdapter):
             return None
         return fault
 
-    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:  # noqa: D401
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
         url = urlparse(request.url or "")
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.netloc == "fc.yahoo.com":
@@ -248,11 +248,22 @@ class OfflineYahoo(BaseAdapter):
         if fault == "empty":
             body["chart"]["result"][0].pop("timestamp", None)
             body["chart"]["result"][0]["indicators"] = {"quote": [{}]}
-        elif fault == "nan_rows":
+        elif fault in ("nan_rows", "negative"):
+            # Every third bar: missing values, or a negative close.
             q = body["chart"]["result"][0]["indicators"].get("quote", [{}])[0]
-            for col in ("open", "high", "low", "close"):
+            for col in ("open", "high", "low", "close") if fault == "nan_rows" else ("close",):
                 if col in q:
-                    q[col] = [None if i % 3 == 0 else v for i, v in enumerate(q[col])]
+                    q[col] = [(None if fault == "nan_rows" else -v) if i % 3 == 0 and v is not None else v
+                              for i, v in enumerate(q[col])]
+        elif fault == "duplicate_rows":
+            # The first bar sent twice, the copy with another close.
+            r = body["chart"]["result"][0]
+            if r.get("timestamp"):
+                r["timestamp"].insert(1, r["timestamp"][0])
+                q = r["indicators"]["quote"][0]
+                for col in q:
+                    q[col].insert(1, q[col][0] * (1.5 if col == "close" else 1) if q[col][0] is not None else None)
+                r["indicators"]["adjclose"][0]["adjclose"].insert(1, q["close"][1])
         return self._respond(request, 200, json.dumps(body), "application/json")
 
     def close(self) -> None:

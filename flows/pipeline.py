@@ -18,10 +18,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.tasks import exponential_backoff
 
-from capwatch.extract import Extracted, Problem, Source, SourceUnreachable, make_source, split_valid_symbols
+from capwatch.extract import (
+    Extracted,
+    Problem,
+    Source,
+    SourceUnreachable,
+    make_source,
+    split_valid_symbols,
+)
 from capwatch.load import LoadResult, load_batch
 from capwatch.settings import Settings
-from capwatch.transform import ModelRun, run_models
+from capwatch.transform import ModelRun, build_and_gate
 from capwatch.validate import gate_raw
 from capwatch.warehouse import connection
 
@@ -49,16 +56,17 @@ def extract(source: Source, tickers: list[str], start: date, end: date) -> Extra
 @task(name="validate-and-load", cache_policy=NO_CACHE)
 def validate_and_load(db_path: str, batch: Extracted, *, source: str, run_id: str, flow_name: str,
                       tickers: list[str], start: date, end: date, today: date) -> LoadResult:
-    clean, quarantine = gate_raw(batch, today)
+    clean, quarantine, validation = gate_raw(batch, today)
     with connection(db_path) as con:
         return load_batch(con, clean, quarantine, source=source, run_id=run_id, flow=flow_name,
-                          start=start, end=end, tickers=tickers)
+                          start=start, end=end, tickers=tickers, validation=validation)
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
 def build_models(db_path: str, run_id: str) -> list[ModelRun]:
+    """Rebuild the models; publish them only if the model gate passes (else the flow run fails)."""
     with connection(db_path) as con:
-        return run_models(con, run_id=run_id)
+        return build_and_gate(con, run_id)
 
 
 @dataclass

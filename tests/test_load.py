@@ -17,7 +17,7 @@ TICKERS = ["NVDA", "AVGO", "ORCL", "AAPL"]
 
 
 def _load(con, src, run_id, start=date(2023, 1, 1), end=date(2025, 6, 30)):
-    clean, q = gate_raw(src.fetch(TICKERS, start, end), date(2026, 11, 23))
+    clean, q, _ = gate_raw(src.fetch(TICKERS, start, end), date(2026, 11, 23))
     return load_batch(con, clean, q, source=src.name, run_id=run_id, flow="test", start=start, end=end, tickers=TICKERS)
 
 
@@ -38,7 +38,7 @@ def test_corrected_value_replaces_the_old_one(db, shared_dir):
     batch = src.fetch(["NVDA"], date(2025, 1, 27), date(2025, 1, 27))
     batch.prices.loc[:, "close"] = 118.5  # the vendor corrects the close
     batch.shares = batch.shares.iloc[0:0]
-    clean, q = gate_raw(batch, date(2026, 11, 23))
+    clean, q, _ = gate_raw(batch, date(2026, 11, 23))
     res = load_batch(db, clean, q, source=src.name, run_id="run-fix", flow="test", start=None, end=None, tickers=["NVDA"])
     assert res.updated == 1 and res.inserted == 0
     row = db.execute("select close, run_id from prices_daily where ticker='NVDA' and date='2025-01-27'").fetchone()

@@ -4,7 +4,8 @@
    (ref_share_classes); ADR counts in ordinary shares are divided by the ADR ratio. When every class
    of a multi-class company has a known count the classes are summed (method 'classes'); else its
    'all' total is used where known (method 'total'); else market_cap is null and cap_status names
-   the classes without a count. `classes` holds the breakdown behind every number. */
+   the classes without a count. `classes` holds the class breakdown of multi-class companies; a
+   single-class company's count is traced in market_cap_daily. */
 with series_days as (
     select
         s.company,
@@ -39,11 +40,27 @@ class_counts as (
     from stg_count_series group by company
 ),
 
-per_company as (
+-- Single-class companies (and ADRs): one series, nothing to sum.
+single as (
+    select
+        v.company,
+        v.date,
+        v.price_ticker as ticker,
+        v.value as market_cap,
+        case when v.value is not null then 'total' end as method,
+        case when v.value is not null then 'ok' else 'no_share_count' end as cap_status,
+        null as classes
+    from valued as v
+    join class_counts as n on v.company = n.company
+    where n.n_classes = 0
+),
+
+multi as (
     select
         v.company,
         v.date,
         min(v.price_ticker) filter (where v.is_listing) as ticker,
+        any_value(n.n_classes) as n_classes,
         count(v.value) filter (where v.share_class <> 'all') as classes_known,
         sum(v.value) filter (where v.share_class <> 'all') as classes_value,
         max(v.value) filter (where v.share_class = 'all') as total_value,
@@ -55,30 +72,30 @@ per_company as (
             split_factor := v.split_factor, value := v.value
         ) order by v.share_class) as classes
     from valued as v
+    join class_counts as n on v.company = n.company
+    where n.n_classes > 0
     group by v.company, v.date
 ),
 
-final as (
+multi_final as (
     select
-        p.company,
-        p.date,
-        p.ticker,
+        company,
+        date,
+        ticker,
+        case when classes_known = n_classes then classes_value else total_value end as market_cap,
+        case when classes_known = n_classes then 'classes' when total_value is not null then 'total' end as method,
         case
-            when n.n_classes > 0 and p.classes_known = n.n_classes then p.classes_value
-            else p.total_value
-        end as market_cap,
-        case
-            when n.n_classes > 0 and p.classes_known = n.n_classes then 'classes'
-            when p.total_value is not null then 'total'
-        end as method,
-        case
-            when (n.n_classes > 0 and p.classes_known = n.n_classes) or p.total_value is not null then 'ok'
-            when n.n_classes > 0 then 'no count known for class ' || coalesce(p.classes_missing, '?')
-            else 'no_share_count'
+            when classes_known = n_classes or total_value is not null then 'ok'
+            else 'no count known for class ' || classes_missing
         end as cap_status,
-        p.classes
-    from per_company as p
-    join class_counts as n on p.company = n.company
+        classes
+    from multi
+),
+
+final as (
+    select * from single
+    union all by name
+    select * from multi_final
 )
 
 select * from final
