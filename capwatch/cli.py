@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import click
@@ -35,10 +36,14 @@ def _report_run(summary, db: Path) -> None:
         click.echo(f"  problem: {p}", err=True)
     for m in summary.models:
         click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
+    if summary.alerts:
+        a = summary.alerts
+        click.echo(f"alerts: {a.new_events} new events, {a.sent} deliveries sent, {a.failed} failed (retried next run)")
 
 
 def _run_flow(fn, **kwargs):
     """Run a flow, turning known failures into one clear line."""
+    from capwatch.alerts import AlertConfigError
     from capwatch.extract import SourceUnreachable
     from capwatch.gates import ModelGateFailed
     from capwatch.symbols import InvalidSymbol
@@ -46,7 +51,8 @@ def _run_flow(fn, **kwargs):
 
     try:
         return fn(**kwargs)
-    except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError, ModelGateFailed) as exc:
+    except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError, ModelGateFailed,
+            AlertConfigError) as exc:
         _fail(str(exc))
 
 
@@ -84,7 +90,8 @@ def run(db: str | None, tickers: str | None, source: str) -> None:
 @click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last date, YYYY-MM-DD.")
 @click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
 @click.option("--source", default="yahoo", show_default=True, help="yahoo or csv:DIR.")
-def backfill(db: str | None, start, end, tickers: str | None, source: str) -> None:
+@click.option("--alert-history", is_flag=True, help="Also send alerts for events in the range (default: record only).")
+def backfill(db: str | None, start, end, tickers: str | None, source: str, alert_history: bool) -> None:
     """Load a date range, then rebuild the models.
 
     Example: capwatch backfill --start 2024-01-01 --end 2024-12-31 --tickers NVDA,AAPL
@@ -93,7 +100,7 @@ def backfill(db: str | None, start, end, tickers: str | None, source: str) -> No
 
     settings = Settings.from_env(db_path=db)
     summary = _run_flow(backfill_flow, start=start.date(), end=end.date(), tickers=_tickers(tickers),
-                        source=source, db=str(settings.db_path))
+                        source=source, db=str(settings.db_path), alert_history=alert_history)
     _report_run(summary, settings.db_path)
 
 
@@ -177,6 +184,95 @@ def demo(db: str | None, tickers: int) -> None:
         click.echo("\nLargest one-day losses in history:")
         click.echo(format_losses(largest_losses(con, top=5)))
     click.echo(f"\nQuery it yourself: duckdb {path} \"select * from largest_losses order by rank_usd limit 10\"")
+
+
+@main.group()
+def alerts() -> None:
+    """Alert events and their deliveries (rules and channels: capwatch/alerts.toml)."""
+
+
+@alerts.command("list")
+@_db_option
+@click.option("--limit", default=20, show_default=True)
+def alerts_list(db: str | None, limit: int) -> None:
+    """What fired and what was delivered, newest first.
+
+    Example: capwatch alerts list --limit 5
+    """
+    from capwatch.warehouse import WarehouseError, connection
+
+    settings = Settings.from_env(db_path=db)
+    try:
+        with connection(settings.db_path, read_only=True) as con:
+            rows = con.execute("""
+                select e.date, e.rule, e.company, e.notify, e.message,
+                       count(*) filter (where d.status = 'sent') as sent,
+                       count(*) filter (where d.status = 'failed') as failed
+                from alert_events e
+                left join alert_deliveries d on d.rule = e.rule and d.company = e.company and d.date = e.date
+                group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit ?
+            """, [limit]).fetchall()
+    except WarehouseError as exc:
+        _fail(str(exc))
+    for d, rule, _company, notify, message, sent, failed in rows:
+        state = f"sent {sent}, failed {failed}" if notify else "recorded only (backfill)"
+        click.echo(f"{d}  {rule:<14} {message}  [{state}]")
+    if not rows:
+        click.echo("(no alert events yet)")
+
+
+@alerts.command("test")
+def alerts_test() -> None:
+    """Send a test message to every configured channel and say which accepted it.
+
+    Example: CAPWATCH_ALERT_URLS=json://127.0.0.1:8080/hook capwatch alerts test
+    """
+    from capwatch.alerts import AlertConfigError, Event, load_config, send
+
+    try:
+        config = load_config()
+    except AlertConfigError as exc:
+        _fail(str(exc))
+    if not config.channels:
+        _fail("no alert channels configured (capwatch/alerts.toml [channels] urls, or CAPWATCH_ALERT_URLS)")
+    ev = Event("test", "TEST", date.today(), "TEST", -12.34, -1.5e9, 1.2e10, 1, "capwatch test alert: TEST -12.34% — market cap -$1.5B")
+    bad = 0
+    for ch in config.channels:
+        try:
+            send(ch, ev, config.timeout_seconds)
+            click.echo(f"ok      {ch.redacted}")
+        except Exception as exc:  # noqa: BLE001 - reported per channel
+            bad += 1
+            click.echo(f"FAILED  {ch.redacted}: {type(exc).__name__}: {exc}")
+    sys.exit(1 if bad else 0)
+
+
+@alerts.command("resend")
+@_db_option
+@click.option("--rule", required=True)
+@click.option("--company", required=True)
+@click.option("--on", "on", required=True, type=click.DateTime(["%Y-%m-%d"]))
+def alerts_resend(db: str | None, rule: str, company: str, on) -> None:
+    """Send one recorded event again to every channel (e.g. one a backfill only recorded).
+
+    Example: capwatch alerts resend --rule pct_drop --company NVDA --on 2025-01-27
+    """
+    from capwatch.alerts import AlertConfigError, deliver, find_event, load_config
+    from capwatch.warehouse import WarehouseError, connection
+
+    settings = Settings.from_env(db_path=db)
+    try:
+        config = load_config()
+        with connection(settings.db_path) as con:
+            ev = find_event(con, rule, company, on.date())
+            if ev is None:
+                _fail(f"no alert event {rule}:{company}:{on.date()} (see `capwatch alerts list`)")
+            report = deliver(con, config, run_id="resend", only=ev)
+    except (AlertConfigError, WarehouseError) as exc:
+        _fail(str(exc))
+    click.echo(f"resent: {report.sent} delivered, {report.failed} failed")
+    for e in report.errors:
+        click.echo(f"  {e}", err=True)
 
 
 if __name__ == "__main__":

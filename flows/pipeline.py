@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.tasks import exponential_backoff
 
+from capwatch.alerts import AlertConfig, deliver, evaluate, load_config
 from capwatch.extract import (
     Extracted,
     Problem,
@@ -70,6 +71,27 @@ def build_models(db_path: str, run_id: str) -> list[ModelRun]:
 
 
 @dataclass
+class AlertSummary:
+    new_events: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+@task(name="alert", cache_policy=NO_CACHE)
+def alert(db_path: str, config: AlertConfig, run_id: str, since: date, notify_since: date | None) -> AlertSummary:
+    """Record new events and deliver pending ones. A channel that is down never fails the run."""
+    logger = get_run_logger()
+    with connection(db_path) as con:
+        new = evaluate(con, config, since=since, run_id=run_id, notify_since=notify_since)
+        report = deliver(con, config, run_id)
+    for ev in new:
+        logger.info("alert event %s: %s", ev.key, ev.message)
+    for err in report.errors:
+        logger.warning("alert not delivered (will retry next run): %s", err)
+    return AlertSummary(new_events=len(new), sent=report.sent, failed=report.failed)
+
+
+@dataclass
 class RunSummary:
     """What a flow run did, for the CLI and for tests."""
 
@@ -78,6 +100,7 @@ class RunSummary:
     load: list[LoadResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     models: list[ModelRun] = field(default_factory=list)
+    alerts: AlertSummary | None = None
 
     @property
     def rows_inserted(self) -> int:
@@ -129,11 +152,16 @@ def _chunks(tickers: list[str], size: int) -> list[list[str]]:
 
 @flow(name="capwatch-backfill", log_prints=True)
 def backfill(start: date, end: date, tickers: list[str] | None = None, source: str = "yahoo",
-             db: str | None = None, chunk_size: int | None = None) -> RunSummary:
-    """Load [start, end] for the tickers (default: the configured universe), then rebuild the models."""
+             db: str | None = None, chunk_size: int | None = None, alert_history: bool = False) -> RunSummary:
+    """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
+
+    Alert events in the range are recorded but sent only with ``alert_history`` (nobody wants to be
+    paged about 2022 by a backfill).
+    """
     settings = Settings.from_env(db_path=db, tickers=tickers, chunk_size=chunk_size)
     if start > end:
         raise ValueError(f"backfill: start {start} is after end {end}")
+    alert_config = load_config()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
     for p in bad:
@@ -141,6 +169,8 @@ def backfill(start: date, end: date, tickers: list[str] | None = None, source: s
     plan = [(chunk, start, end) for chunk in _chunks(good, settings.chunk_size)]
     _ingest("backfill", settings, source, plan, summary)
     summary.models = build_models(str(settings.db_path), summary.run_id)
+    summary.alerts = alert(str(settings.db_path), alert_config, summary.run_id, since=start,
+                           notify_since=start if alert_history else None)
     return summary
 
 
@@ -153,6 +183,7 @@ def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | Non
     a ticker with nothing stored first gets ``history_years`` of history.
     """
     settings = Settings.from_env(db_path=db, tickers=tickers, history_years=history_years)
+    alert_config = load_config()  # a bad channel URL fails here, before any data work
     today = today or ny_today()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
@@ -168,4 +199,8 @@ def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | Non
     plan = [(chunk, start, today) for start, ts in sorted(by_start.items()) for chunk in _chunks(ts, settings.chunk_size)]
     _ingest("daily", settings, source, plan, summary)
     summary.models = build_models(str(settings.db_path), summary.run_id)
+    # Events of the last week are sent; older ones (a first run's history) are only recorded.
+    recent = today - timedelta(days=settings.daily_lookback_days)
+    summary.alerts = alert(str(settings.db_path), alert_config, summary.run_id,
+                           since=min((p[1] for p in plan), default=recent), notify_since=recent)
     return summary
