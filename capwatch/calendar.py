@@ -9,13 +9,14 @@ import pandas as pd
 
 # exchange_calendars builds calendars from a start date; history before this is not needed.
 _CALENDAR_START = "1990-01-02"
+_CALENDAR_END = "2035-12-31"
 
 
 @lru_cache(maxsize=1)
 def nyse():
     import exchange_calendars as xcals
 
-    return xcals.get_calendar("XNYS", start=_CALENDAR_START)
+    return xcals.get_calendar("XNYS", start=_CALENDAR_START, end=_CALENDAR_END)
 
 
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:

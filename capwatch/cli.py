@@ -28,6 +28,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _report_run(summary, db: Path) -> None:
+    if summary.skipped:
+        click.echo(summary.skipped)
     click.echo(
         f"loaded {summary.tickers} tickers into {db}: {summary.rows_inserted} rows new, "
         f"{summary.rows_updated} corrected, {summary.rows_quarantined} quarantined"

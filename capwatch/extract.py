@@ -286,10 +286,11 @@ class YahooSource:
 
     def _history(self, ticker: str, start: date) -> pd.DataFrame:
         # Ask up to today, not just `end`: the response then carries every split after `start`,
-        # which is what Yahoo's adjustment of the prices used.
+        # which is what Yahoo's adjustment of the prices used. And ask from as far back as the
+        # share counts reach, so a split between an older count and `start` is known too.
         t = self._yf.Ticker(ticker, session=self.session)
         return t.history(
-            start=start.isoformat(),
+            start=(start - SHARES_LOOKBACK).isoformat(),
             end=(self.today() + timedelta(days=1)).isoformat(),
             interval="1d",
             auto_adjust=False,

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
+from capwatch import intervals
 from capwatch.extract import Extracted
 from capwatch.gates import GateResult
 
@@ -96,8 +97,12 @@ def record_validation(con: duckdb.DuckDBPyConnection, results: list[GateResult],
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.DataFrame, *, source: str,
                run_id: str, flow: str, start: date | None, end: date | None, tickers: list[str],
-               validation: list[GateResult] | None = None) -> LoadResult:
-    """Load one validated batch in a single transaction: all of it lands, or none of it."""
+               validation: list[GateResult] | None = None, completed: list[str] | None = None) -> LoadResult:
+    """Load one validated batch in a single transaction: all of it lands, or none of it.
+
+    ``completed`` names the tickers whose [start, end] is now fully loaded (recorded in
+    ``load_intervals`` in the same transaction, so the load state never runs ahead of the data).
+    """
     loaded_at = datetime.now(UTC)
     result = LoadResult(run_id=run_id, quarantined=len(quarantine))
     shares = batch.shares.assign(source=source) if len(batch.shares) else batch.shares
@@ -117,6 +122,8 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
             )
             con.unregister("_quarantine")
         record_validation(con, validation or [], run_id)
+        if completed and start and end:
+            intervals.record(con, completed, start, end, run_id)
         con.execute(
             "insert into load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, flow, source, tickers, start, end, result.inserted, result.updated, result.unchanged,

@@ -73,3 +73,27 @@ def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
     lines += ["", f"{'quarantine: dataset':<22} {'rows':>6} {'tickers':>7}  reason"]
     lines += [f"{d:<22} {n:>6} {t:>7}  {r}" for d, r, n, t, _ in q] or ["(nothing quarantined)"]
     return "\n".join(lines)
+
+
+def daily_markdown(con: duckdb.DuckDBPyConnection, summary) -> str:
+    """The daily run's Prefect artifact: the latest day's largest moves, then the validation summary."""
+    (day,) = con.execute("select max(date) from company_daily_moves").fetchone()
+    lines = [f"# capwatch daily: {day}", ""]
+    if day is not None:
+        rows = con.execute("""
+            select company, ticker, change_pct, change_usd, market_cap from company_daily_moves
+            where date = ? order by abs(change_usd) desc limit 10
+        """, [day]).fetchall()
+        lines += ["## Largest moves", "", "| company | ticker | change | market cap change | market cap |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {c} | {t} | {p:+.2f}% | {fmt_usd(u)} | {fmt_usd(m).lstrip('+')} |" for c, t, p, u, m in rows]
+    runs = con.execute("""
+        select suite, bool_and(passed), sum(rows_checked), sum(rows_failed), list(distinct f) filter (where f is not null)
+        from (select *, unnest(case when len(failed) = 0 then [null] else failed end) as f from validation_runs where run_id = ?)
+        group by suite order by suite
+    """, [summary.run_id]).fetchall()
+    lines += ["", "## Validation", "", "| suite | result | rows | failed rows | failed expectations |", "|---|---|---:|---:|---|"]
+    lines += [f"| {s} | {'pass' if ok else 'FAIL'} | {n:,} | {bad:,} | {'; '.join(f or [])} |" for s, ok, n, bad, f in runs]
+    lines += ["", f"Loaded {summary.rows_inserted:,} new rows, {summary.rows_updated:,} corrected, "
+                  f"{summary.rows_quarantined:,} quarantined; {len(summary.problems)} problems."]
+    lines += [f"- {p}" for p in summary.problems[:20]]
+    return "\n".join(lines)

@@ -12,7 +12,9 @@ ticker to exercise the error paths.
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time as _time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -173,9 +175,11 @@ class OfflineYahoo(BaseAdapter):
     (to test retries). ``requests_seen`` counts requests per ticker and endpoint.
     """
 
-    def __init__(self, frames: MarketFrames, faults: dict[str, str] | None = None, fail_times: int | None = None):
+    def __init__(self, frames: MarketFrames, faults: dict[str, str] | None = None, fail_times: int | None = None,
+                 latency: float = 0.0):
         super().__init__()
         self.frames = frames
+        self.latency = latency  # seconds per data request: a slow network, for resume tests
         self.faults = dict(faults or {})
         self.fail_times = fail_times
         self.requests_seen: Counter[tuple[str, str]] = Counter()
@@ -224,6 +228,8 @@ class OfflineYahoo(BaseAdapter):
         with self._lock:
             self.requests_seen[(ticker, endpoint)] += 1
             fault = self._fault(ticker, endpoint)
+        if self.latency:
+            _time.sleep(self.latency)
         if fault == "timeout":
             raise requests.exceptions.ReadTimeout(f"offline Yahoo: simulated timeout for {ticker}")
         if fault == "rate_limit":
@@ -311,4 +317,4 @@ def replay_session(spec: str) -> requests.Session:
         frames = frames_from_csv(spec[4:])
     else:
         raise ValueError(f"{REPLAY_ENV}={spec!r}: use 'demo' or 'csv:DIR'")
-    return offline_session(OfflineYahoo(frames))
+    return offline_session(OfflineYahoo(frames, latency=float(os.environ.get("CAPWATCH_YAHOO_REPLAY_LATENCY", "0"))))

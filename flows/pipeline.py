@@ -1,9 +1,10 @@
 """The Prefect flows: ``daily`` (after the US close) and ``backfill`` (any date range).
 
-Both run extract -> validate -> load per chunk of tickers (one transaction each), then rebuild the
-SQL models once. Tasks are thin: the work lives in ``capwatch.extract``, ``capwatch.validate``,
-``capwatch.load`` and ``capwatch.transform``. Retries go on the extract task only, and only for
-network failures (timeouts, rate limits).
+Data flows one way: extract -> validate -> load per chunk (one transaction each, its own task
+runs), then transform + model gate once, then alert. Tasks are thin: the work lives in
+``capwatch.extract``, ``capwatch.validate``, ``capwatch.load``, ``capwatch.transform`` and
+``capwatch.alerts``. Retries (exponential backoff, jitter) go on the extract task only, and only for
+network failures; Yahoo requests carry the ``yahoo`` tag for a Prefect concurrency limit.
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.tasks import exponential_backoff
 
+from capwatch import intervals
 from capwatch.alerts import AlertConfig, deliver, evaluate, load_config
+from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.extract import (
     Extracted,
     Problem,
@@ -28,12 +36,14 @@ from capwatch.extract import (
     split_valid_symbols,
 )
 from capwatch.load import LoadResult, load_batch
+from capwatch.report import daily_markdown
 from capwatch.settings import Settings
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.validate import gate_raw
 from capwatch.warehouse import connection
 
 NEW_YORK = ZoneInfo("America/New_York")
+NETWORK_ERRORS = ("YFRateLimitError", "Timeout", "ReadTimeout", "ConnectTimeout", "ConnectionError")
 
 
 def _retry_network_only(task, task_run, state) -> bool:
@@ -43,12 +53,11 @@ def _retry_network_only(task, task_run, state) -> bool:
     except SourceUnreachable:
         return False
     except Exception as exc:  # noqa: BLE001 - classification only
-        name = type(exc).__name__
-        return name in ("YFRateLimitError", "Timeout", "ReadTimeout", "ConnectTimeout", "ConnectionError")
+        return type(exc).__name__ in NETWORK_ERRORS
     return False
 
 
-@task(name="extract", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
+@task(name="extract", tags=["yahoo"], retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
       retry_jitter_factor=0.5, retry_condition_fn=_retry_network_only, cache_policy=NO_CACHE)
 def extract(source: Source, tickers: list[str], start: date, end: date) -> Extracted:
     return source.fetch(tickers, start, end)
@@ -56,11 +65,13 @@ def extract(source: Source, tickers: list[str], start: date, end: date) -> Extra
 
 @task(name="validate-and-load", cache_policy=NO_CACHE)
 def validate_and_load(db_path: str, batch: Extracted, *, source: str, run_id: str, flow_name: str,
-                      tickers: list[str], start: date, end: date, today: date) -> LoadResult:
+                      tickers: list[str], start: date, end: date, today: date, record_interval: bool) -> LoadResult:
     clean, quarantine, validation = gate_raw(batch, today)
+    failed = {p.ticker for p in batch.problems if p.dataset == "prices"}
+    completed = [t for t in tickers if t not in failed] if record_interval else None
     with connection(db_path) as con:
         return load_batch(con, clean, quarantine, source=source, run_id=run_id, flow=flow_name,
-                          start=start, end=end, tickers=tickers, validation=validation)
+                          start=start, end=end, tickers=tickers, validation=validation, completed=completed)
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
@@ -97,10 +108,12 @@ class RunSummary:
 
     run_id: str
     tickers: int = 0
+    chunks: list[tuple[list[str], date, date]] = field(default_factory=list)
     load: list[LoadResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     models: list[ModelRun] = field(default_factory=list)
     alerts: AlertSummary | None = None
+    skipped: str | None = None  # why nothing was done (a holiday, a range already loaded)
 
     @property
     def rows_inserted(self) -> int:
@@ -127,63 +140,82 @@ def ny_today() -> date:
 
 
 def _ingest(flow_name: str, settings: Settings, source_spec: str, plan: list[tuple[list[str], date, date]],
-            summary: RunSummary) -> None:
+            summary: RunSummary, record_intervals: bool) -> None:
     """Extract, validate and load each (tickers, start, end) chunk; one transaction per chunk."""
     logger = get_run_logger()
     source = make_source(source_spec, concurrency=settings.yahoo_concurrency, retries=settings.yahoo_retries,
                          backoff_seconds=settings.yahoo_backoff_seconds)
     today = ny_today()
+    summary.chunks = plan
+    progress = create_progress_artifact(progress=0.0, description=f"capwatch {flow_name}: chunks loaded") if plan else None
     for i, (tickers, start, end) in enumerate(plan, 1):
-        batch = extract(source, tickers, start, end)
-        result = validate_and_load(str(settings.db_path), batch, source=source.name, run_id=summary.run_id,
-                                   flow_name=flow_name, tickers=tickers, start=start, end=end, today=today)
+        label = ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
+        batch = extract.with_options(task_run_name=f"extract {label} {start}..{end}")(source, tickers, start, end)
+        result = validate_and_load.with_options(task_run_name=f"load {label} {start}..{end}")(
+            str(settings.db_path), batch, source=source.name, run_id=summary.run_id, flow_name=flow_name,
+            tickers=tickers, start=start, end=end, today=today, record_interval=record_intervals)
         summary.load.append(result)
         summary.problems += batch.problems
         summary.tickers += len(tickers)
-        logger.info("[%d/%d] %s..%s %s: %s", i, len(plan), start, end, ",".join(tickers[:4]) + (
-            f" +{len(tickers) - 4}" if len(tickers) > 4 else ""), result)
+        logger.info("[%d/%d] %s..%s %s: %s", i, len(plan), start, end, label, result)
         for p in batch.problems:
             logger.warning("%s", p)
+        if progress:
+            update_progress_artifact(progress, progress=100.0 * i / len(plan))
 
 
 def _chunks(tickers: list[str], size: int) -> list[list[str]]:
     return [tickers[i:i + size] for i in range(0, len(tickers), size)]
 
 
-@flow(name="capwatch-backfill", log_prints=True)
+@flow(name="capwatch-backfill", log_prints=True, timeout_seconds=12 * 3600)
 def backfill(start: date, end: date, tickers: list[str] | None = None, source: str = "yahoo",
-             db: str | None = None, chunk_size: int | None = None, alert_history: bool = False) -> RunSummary:
+             db: str | None = None, chunk_size: int | None = None, chunk_years: int = 5,
+             alert_history: bool = False) -> RunSummary:
     """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
 
-    Alert events in the range are recorded but sent only with ``alert_history`` (nobody wants to be
-    paged about 2022 by a backfill).
+    Only what ``load_intervals`` does not cover is fetched, in chunks of ``chunk_size`` tickers by
+    ``chunk_years`` years, each recorded when it lands: a killed backfill resumes where it stopped,
+    and a finished range fetches nothing. Alert events in the range are recorded but sent only with
+    ``alert_history`` (nobody wants to be paged about 2022 by a backfill).
     """
     settings = Settings.from_env(db_path=db, tickers=tickers, chunk_size=chunk_size)
     if start > end:
         raise ValueError(f"backfill: start {start} is after end {end}")
-    alert_config = load_config()
+    alert_config = load_config()  # a bad channel URL fails here, before any data work
+    logger = get_run_logger()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
     for p in bad:
-        get_run_logger().error("%s", p)
-    plan = [(chunk, start, end) for chunk in _chunks(good, settings.chunk_size)]
-    _ingest("backfill", settings, source, plan, summary)
+        logger.error("%s", p)
+    with connection(settings.db_path) as con:
+        gaps = intervals.missing(con, good, start, end)
+    plan = intervals.plan_chunks(gaps, settings.chunk_size, chunk_years)
+    if not plan:
+        summary.skipped = f"{start}..{end} is already loaded for {len(good)} tickers: nothing to fetch"
+        logger.info(summary.skipped)
+    else:
+        logger.info("backfill %s..%s: %d chunks to load (%d of %d tickers have gaps)", start, end, len(plan),
+                    len(gaps), len(good))
+    _ingest("backfill", settings, source, plan, summary, record_intervals=True)
     summary.models = build_models(str(settings.db_path), summary.run_id)
     summary.alerts = alert(str(settings.db_path), alert_config, summary.run_id, since=start,
                            notify_since=start if alert_history else None)
     return summary
 
 
-@flow(name="capwatch-daily", log_prints=True)
+@flow(name="capwatch-daily", log_prints=True, timeout_seconds=2 * 3600)
 def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | None = None,
           history_years: int | None = None, today: date | None = None) -> RunSummary:
-    """Fetch the recent days for the universe and rebuild the models.
+    """Fetch the recent days for the universe, rebuild the models, alert.
 
     Each ticker is fetched from a week before its newest stored day (so late corrections land);
-    a ticker with nothing stored first gets ``history_years`` of history.
+    a ticker with nothing stored first gets ``history_years`` of history. On a day the NYSE does
+    not trade, with the warehouse up to date, it does nothing and says so.
     """
     settings = Settings.from_env(db_path=db, tickers=tickers, history_years=history_years)
     alert_config = load_config()  # a bad channel URL fails here, before any data work
+    logger = get_run_logger()
     today = today or ny_today()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
@@ -191,16 +223,25 @@ def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | Non
         newest = dict(con.execute(
             "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",
             [good]).fetchall())
+    if not is_trading_day(today):
+        last_session = previous_trading_day(today)
+        if good and all(newest.get(t) == last_session for t in good):
+            summary.skipped = f"{today} is not an NYSE trading day and {last_session} is loaded: nothing to do"
+            logger.info(summary.skipped)
+            return summary
     default_start = today - timedelta(days=round(365.25 * settings.history_years))
     by_start: dict[date, list[str]] = {}
     for t in good:
         start = newest[t] - timedelta(days=settings.daily_lookback_days) if t in newest else default_start
         by_start.setdefault(start, []).append(t)
     plan = [(chunk, start, today) for start, ts in sorted(by_start.items()) for chunk in _chunks(ts, settings.chunk_size)]
-    _ingest("daily", settings, source, plan, summary)
+    _ingest("daily", settings, source, plan, summary, record_intervals=True)
     summary.models = build_models(str(settings.db_path), summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)
     summary.alerts = alert(str(settings.db_path), alert_config, summary.run_id,
                            since=min((p[1] for p in plan), default=recent), notify_since=recent)
+    with connection(settings.db_path, read_only=True) as con:
+        create_markdown_artifact(key="capwatch-daily", markdown=daily_markdown(con, summary),
+                                 description=f"capwatch daily run for {today}")
     return summary
