@@ -93,8 +93,9 @@ def run(db: str | None, tickers: str | None, source: str) -> None:
 @click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
 @click.option("--source", default="yahoo", show_default=True, help="yahoo or csv:DIR.")
 @click.option("--alert-history", is_flag=True, help="Also send alerts for events in the range (default: record only).")
-def backfill(db: str | None, start, end, tickers: str | None, source: str, alert_history: bool) -> None:
-    """Load a date range, then rebuild the models.
+@click.option("--refresh", is_flag=True, help="Fetch the whole range again, even the parts already loaded.")
+def backfill(db: str | None, start, end, tickers: str | None, source: str, alert_history: bool, refresh: bool) -> None:
+    """Load a date range (only what is not loaded yet), then rebuild the models.
 
     Example: capwatch backfill --start 2024-01-01 --end 2024-12-31 --tickers NVDA,AAPL
     """
@@ -102,7 +103,7 @@ def backfill(db: str | None, start, end, tickers: str | None, source: str, alert
 
     settings = Settings.from_env(db_path=db)
     summary = _run_flow(backfill_flow, start=start.date(), end=end.date(), tickers=_tickers(tickers),
-                        source=source, db=str(settings.db_path), alert_history=alert_history)
+                        source=source, db=str(settings.db_path), alert_history=alert_history, refresh=refresh)
     _report_run(summary, settings.db_path)
 
 

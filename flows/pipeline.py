@@ -147,6 +147,7 @@ def _ingest(flow_name: str, settings: Settings, source_spec: str, plan: list[tup
                          backoff_seconds=settings.yahoo_backoff_seconds)
     today = ny_today()
     summary.chunks = plan
+    summary.tickers = len({t for tickers, _, _ in plan for t in tickers})
     progress = create_progress_artifact(progress=0.0, description=f"capwatch {flow_name}: chunks loaded") if plan else None
     for i, (tickers, start, end) in enumerate(plan, 1):
         label = ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
@@ -156,7 +157,6 @@ def _ingest(flow_name: str, settings: Settings, source_spec: str, plan: list[tup
             tickers=tickers, start=start, end=end, today=today, record_interval=record_intervals)
         summary.load.append(result)
         summary.problems += batch.problems
-        summary.tickers += len(tickers)
         logger.info("[%d/%d] %s..%s %s: %s", i, len(plan), start, end, label, result)
         for p in batch.problems:
             logger.warning("%s", p)
@@ -171,12 +171,13 @@ def _chunks(tickers: list[str], size: int) -> list[list[str]]:
 @flow(name="capwatch-backfill", log_prints=True, timeout_seconds=12 * 3600)
 def backfill(start: date, end: date, tickers: list[str] | None = None, source: str = "yahoo",
              db: str | None = None, chunk_size: int | None = None, chunk_years: int = 5,
-             alert_history: bool = False) -> RunSummary:
+             alert_history: bool = False, refresh: bool = False) -> RunSummary:
     """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
 
     Only what ``load_intervals`` does not cover is fetched, in chunks of ``chunk_size`` tickers by
     ``chunk_years`` years, each recorded when it lands: a killed backfill resumes where it stopped,
-    and a finished range fetches nothing. Alert events in the range are recorded but sent only with
+    and a finished range fetches nothing (``refresh`` fetches it all again, e.g. after a vendor
+    correction; loads stay idempotent). Alert events in the range are recorded but sent only with
     ``alert_history`` (nobody wants to be paged about 2022 by a backfill).
     """
     settings = Settings.from_env(db_path=db, tickers=tickers, chunk_size=chunk_size)
@@ -189,7 +190,7 @@ def backfill(start: date, end: date, tickers: list[str] | None = None, source: s
     for p in bad:
         logger.error("%s", p)
     with connection(settings.db_path) as con:
-        gaps = intervals.missing(con, good, start, end)
+        gaps = {t: [(start, end)] for t in good} if refresh else intervals.missing(con, good, start, end)
     plan = intervals.plan_chunks(gaps, settings.chunk_size, chunk_years)
     if not plan:
         summary.skipped = f"{start}..{end} is already loaded for {len(good)} tickers: nothing to fetch"
