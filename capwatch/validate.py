@@ -52,10 +52,12 @@ def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame,
         return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS), GateResult(f"raw_{dataset}", 0, 0)
     # Identical copies of a row are one row; only conflicting copies are a problem.
     frame = frame.drop_duplicates(subset=keys + values).reset_index(drop=True)
-    sessions = None
-    if dataset == "prices_daily" and frame["date"].notna().any():
-        sessions = list(trading_days(frame["date"].min().date(), frame["date"].max().date()))
-    result = run_checks(f"raw_{dataset}", frame, raw_checks(dataset, today, sessions))
+    if dataset == "prices_daily":
+        dates = frame["date"]
+        sessions = trading_days(dates.min().date(), dates.max().date()) if dates.notna().any() else []
+        frame["on_trading_day"] = dates.isin(sessions) | dates.isna()  # a missing date fails its own check
+    result = run_checks(f"raw_{dataset}", frame, raw_checks(dataset, today))
+    frame = frame.drop(columns=["on_trading_day"], errors="ignore")
     reasons: dict[int, list[str]] = {}
     for reason, idx in result.failures:
         for i in idx:

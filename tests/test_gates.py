@@ -131,7 +131,7 @@ def test_model_gate_failure_keeps_published_models(db, stored):
         build_and_gate(db, "bad")
     pd.testing.assert_frame_equal(db.execute("select * from market_cap_daily order by all").df(), before)
     assert db.execute("select suite, passed from validation_runs where run_id = 'bad' and not passed").fetchall() == [
-        ("model_unexplained_jumps", False)]
+        ("model_audits", False)]
 
 
 def test_failed_model_gate_fails_the_flow_run(prefect_harness, shared_dir, tmp_path):
