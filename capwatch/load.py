@@ -49,6 +49,7 @@ class LoadResult:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    earliest_change: date | None = None  # the first date the models must be rebuilt from
     by_table: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -57,10 +58,10 @@ class LoadResult:
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, source: str,
-            loaded_at: datetime, run_id: str) -> tuple[int, int, int]:
-    """Insert new keys, replace changed rows; return (inserted, updated, unchanged)."""
+            loaded_at: datetime, run_id: str) -> tuple[int, int, int, date | None]:
+    """Insert new keys, replace changed rows; return (inserted, updated, unchanged, earliest date changed)."""
     if frame.empty:
-        return 0, 0, 0
+        return 0, 0, 0, None
     con.register("_staged_raw", frame)
     on = " and ".join(f"t.{k} = s.{k}" for k in table.keys)
     differs = " or ".join(f"s.{v} is distinct from t.{v}" for v in table.values)
@@ -72,7 +73,10 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
         where t.{table.keys[0]} is null or {differs}
     """)
     con.unregister("_staged_raw")
-    n_new, n_changed = con.execute("select count(*) filter (is_new), count(*) filter (not is_new) from _staged").fetchone()
+    # The first day whose market caps this change can move (a count counts from its report date).
+    effective = "coalesce(reported_date, as_of)" if table is SHARES else "date"
+    n_new, n_changed, earliest = con.execute(
+        f"select count(*) filter (is_new), count(*) filter (not is_new), min({effective}) from _staged").fetchone()
     cols = ", ".join(table.columns)
     meta_cols = "source, loaded_at, run_id" if "source" not in table.keys else "loaded_at, run_id"
     meta_vals = "?, ?, ?" if "source" not in table.keys else "?, ?"
@@ -82,7 +86,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
     if n_changed:
         con.execute(f"insert or replace into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where not is_new", params)
     con.execute("drop table _staged")
-    return n_new, n_changed, len(frame) - n_new - n_changed
+    return n_new, n_changed, len(frame) - n_new - n_changed, earliest
 
 
 def record_validation(con: duckdb.DuckDBPyConnection, results: list[GateResult], run_id: str) -> None:
@@ -109,11 +113,13 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
     con.execute("begin transaction")
     try:
         for table, frame in ((PRICES, batch.prices), (SPLITS, batch.splits), (DIVIDENDS, batch.dividends), (SHARES, shares)):
-            counts = _upsert(con, table, frame, source, loaded_at, run_id)
-            result.by_table[table.name] = counts
+            *counts, earliest = _upsert(con, table, frame, source, loaded_at, run_id)
+            result.by_table[table.name] = tuple(counts)
             result.inserted += counts[0]
             result.updated += counts[1]
             result.unchanged += counts[2]
+            if earliest is not None and table is not DIVIDENDS:
+                result.earliest_change = min(filter(None, [result.earliest_change, earliest]))
         if len(quarantine):
             con.register("_quarantine", quarantine)
             con.execute(
@@ -125,9 +131,9 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
         if completed and start and end:
             intervals.record(con, completed, start, end, run_id)
         con.execute(
-            "insert into load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, flow, source, tickers, start, end, result.inserted, result.updated, result.unchanged,
-             result.quarantined, [str(p) for p in batch.problems], loaded_at],
+             result.quarantined, [str(p) for p in batch.problems], loaded_at, result.earliest_change],
         )
         con.execute("commit")
     except BaseException:

@@ -1,9 +1,13 @@
 """Transform: run the SQL models in ``transforms/`` in dependency order.
 
 Each ``transforms/<name>.sql`` is one SELECT; the runner materialises it as table ``<name>``.
-Dependencies are the other model names a file mentions. All models are rebuilt inside one
+Dependencies are the other model names a file mentions. All models are built inside one
 transaction, so readers see either the previous tables or the new ones, never a mix; a failure
 (or a failed gate passed as ``check``) rolls back and leaves the published tables in place.
+
+A model whose first line is ``-- incremental: date[, lookback N days]`` filters its inputs with
+``__since__``: on an incremental build only its rows from ``since`` on are replaced (inputs are read
+from ``since - N days``, for window functions that look back); other models are rebuilt whole.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from graphlib import TopologicalSorter
 from pathlib import Path
 
@@ -22,11 +27,22 @@ from capwatch.settings import TRANSFORMS_DIR
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
+_INCREMENTAL = re.compile(r"^-- incremental: date(?:, lookback (\d+) days)?\s*$", re.M)
+_EPOCH = date(1, 1, 1)
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
     sql: str
     depends_on: frozenset[str]
+    incremental: bool = False
+    lookback_days: int = 0
+
+    def select(self, since: date) -> str:
+        """The model's SELECT reading inputs from ``since`` minus its lookback."""
+        lower = since - timedelta(days=self.lookback_days) if since > _EPOCH + timedelta(days=self.lookback_days) else _EPOCH
+        return self.sql.replace("__since__", f"DATE '{lower.isoformat()}'")
 
 
 def load_models(directory: Path = TRANSFORMS_DIR) -> list[Model]:
@@ -36,7 +52,8 @@ def load_models(directory: Path = TRANSFORMS_DIR) -> list[Model]:
     for name, sql in texts.items():
         body = _COMMENT.sub(" ", sql)
         deps = {other for other in texts if other != name and re.search(rf"\b{re.escape(other)}\b", body)}
-        models[name] = Model(name, sql, frozenset(deps))
+        inc = _INCREMENTAL.search(sql.split("\n", 1)[0] + "\n")
+        models[name] = Model(name, sql, frozenset(deps), inc is not None, int(inc.group(1) or 0) if inc else 0)
     order = TopologicalSorter({m.name: m.depends_on for m in models.values()}).static_order()
     return [models[n] for n in order]
 
@@ -70,15 +87,22 @@ def publish_model_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> Non
 
 
 def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-               models: list[Model] | None = None, run_id: str = "manual") -> list[ModelRun]:
-    """Rebuild every model in one transaction; ``check`` runs before commit and may raise."""
+               models: list[Model] | None = None, run_id: str = "manual", since: date | None = None) -> list[ModelRun]:
+    """Build every model in one transaction (incrementally from ``since`` where a model allows it,
+    else whole); ``check`` runs before commit and may raise."""
     runs = []
+    existing = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     con.execute("begin transaction")
     try:
         for model in models or load_models():
             t0 = time.perf_counter()
-            con.execute(f"create or replace table {model.name} as\n{model.sql}")
-            (rows,) = con.execute(f"select count(*) from {model.name}").fetchone()
+            if since is not None and model.incremental and model.name in existing:
+                con.execute(f"delete from {model.name} where date >= ?", [since])
+                con.execute(f"insert into {model.name} select * from (\n{model.select(since)}\n) where date >= ?", [since])
+                rows = con.execute(f"select count(*) from {model.name} where date >= ?", [since]).fetchone()[0]
+            else:
+                con.execute(f"create or replace table {model.name} as\n{model.select(_EPOCH)}")
+                (rows,) = con.execute(f"select count(*) from {model.name}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
         if models is None:
             publish_model_quarantine(con, run_id)
@@ -91,11 +115,24 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
     return runs
 
 
-def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str) -> list[ModelRun]:
-    """Rebuild the models and pass them through the model gate before publishing.
+def pending_since(con: duckdb.DuckDBPyConnection) -> tuple[bool, date | None]:
+    """(anything to build, since): since is None for a full rebuild (no build yet)."""
+    last = con.execute("select max(built_at) from model_builds").fetchone()[0]
+    if last is None:
+        return True, None
+    changed, since = con.execute(
+        "select count(*) > 0, min(earliest_change) from load_runs where loaded_at > ? and earliest_change is not null",
+        [last]).fetchone()
+    return bool(changed), since
 
-    A failed gate rolls the rebuild back (the previously published models stay) and raises
-    ``ModelGateFailed`` naming each failed expectation. Gate results are kept in validation_runs.
+
+def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = False) -> list[ModelRun]:
+    """Build the models (incrementally from the earliest change loaded since the last build, or in
+    full) and pass them through the model gate before publishing.
+
+    A failed gate rolls the build back (the previously published models stay, and the changes stay
+    pending for the next build) and raises ``ModelGateFailed`` naming each failed expectation. Gate
+    results are kept in validation_runs. With no change loaded since the last build it does nothing.
     """
     from capwatch.gates import ModelGateFailed, describe_failures, model_gate
     from capwatch.load import record_validation
@@ -107,8 +144,17 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str) -> list[ModelRun
         if not all(r.passed for r in results):
             raise ModelGateFailed("model gate failed, previous models kept:\n" + describe_failures(results))
 
+    todo, since = (True, None) if full else pending_since(con)
+    if not todo:
+        return []
+    started = datetime.now(UTC)
+
+    def check_and_record(c: duckdb.DuckDBPyConnection) -> None:
+        check(c)
+        c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
+
     try:
-        return run_models(con, check=check, run_id=run_id)
+        return run_models(con, check=check_and_record, run_id=run_id, since=since)
     finally:
         if results:
             record_validation(con, results, run_id)

@@ -1,8 +1,9 @@
+-- incremental: date, lookback 31 days
 /* Day-over-day change in company market capitalisation (all share classes).
    grain: one row per (company, date) where that day and the company's previous trading day both
    have a market cap. change_pct is in percent. Feeds largest_losses and alerts. */
 with caps as (
-    select company, ticker, date, market_cap from company_market_cap_daily
+    select company, ticker, date, market_cap from company_market_cap_daily where date >= __since__
 ),
 
 with_previous as (

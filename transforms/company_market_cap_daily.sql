@@ -1,3 +1,4 @@
+-- incremental: date
 /* Point-in-time market capitalisation per company and trading day: all share classes summed.
    grain: one row per (company, date) on which any of the company's listings traded.
    Each class is valued at its own listed price, or at the price of the class it converts into
@@ -19,6 +20,7 @@ with series_days as (
         p.price_split_factor
     from stg_count_series as s
     join stg_prices as p on p.ticker = s.price_ticker
+    where p.date >= __since__
 ),
 
 valued as (

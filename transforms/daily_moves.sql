@@ -1,8 +1,9 @@
+-- incremental: date, lookback 31 days
 /* Day-over-day change in market capitalisation per listing.
    grain: one row per (ticker, date) where both that day and the ticker's previous trading day
    have a market cap. change_pct is in percent (-16.97 means -16.97 %). */
 with caps as (
-    select ticker, date, close, shares, market_cap from market_cap_daily
+    select ticker, date, close, shares, market_cap from market_cap_daily where date >= __since__
 ),
 
 with_previous as (

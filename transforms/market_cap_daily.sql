@@ -1,3 +1,4 @@
+-- incremental: date
 /* Point-in-time market capitalisation per listing and trading day.
    grain: one row per (ticker, date) in prices_daily.
    market_cap = close as traded x shares of the listing's own class (stg_count_series.is_listing; a
@@ -16,6 +17,7 @@ priced as (
     select p.*, s.count_ticker, s.share_class, coalesce(s.price_multiplier, 1.0) as price_multiplier
     from stg_prices as p
     left join listing_series as s on p.ticker = s.ticker
+    where p.date >= __since__
 ),
 
 with_count as (

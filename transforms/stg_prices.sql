@@ -1,7 +1,8 @@
+-- incremental: date
 /* Closes with the split basis they trade on.
    grain: one row per (ticker, date). price_split_factor = cumulative split factor on that day. */
 with prices as (
-    select ticker, date, close from prices_daily
+    select ticker, date, close from prices_daily where date >= __since__
 ),
 
 final as (
