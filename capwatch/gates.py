@@ -192,10 +192,18 @@ MODEL_AUDITS = {
 }
 
 
-def model_checks_frames(con) -> list[tuple[str, pd.DataFrame, list[Check]]]:
-    """The model gate's suite, on the audits' offending rows from the built (uncommitted) models."""
+_AUDITED = ("company_market_cap_daily", "market_cap_daily", "company_daily_moves", "daily_moves")
+
+
+def model_checks_frames(con, suffix: str = "") -> list[tuple[str, pd.DataFrame, list[Check]]]:
+    """The model gate's suite, on the audits' offending rows from the built, unpublished models
+    (``<model><suffix>``)."""
+    import re
+
     frames = []
     for reason, sql in MODEL_AUDITS.items():
+        if suffix:
+            sql = re.sub(r"\b(" + "|".join(_AUDITED) + r")\b", rf"\1{suffix}", sql)
         f = con.execute(sql).df()
         f.insert(0, "audit", reason)
         frames.append(f)
@@ -209,12 +217,12 @@ class ModelGateFailed(RuntimeError):
     """A model gate failed: the new models were not published."""
 
 
-def model_gate(con) -> list[GateResult]:
-    """Run the model suite on the built, not yet committed, models."""
+def model_gate(con, suffix: str = "") -> list[GateResult]:
+    """Run the model suite on the built, unpublished models."""
     results = []
-    for name, frame, checks in model_checks_frames(con):
+    for name, frame, checks in model_checks_frames(con, suffix):
         result = run_checks(name, frame, checks)
-        result.rows = int(con.execute("select count(*) from market_cap_daily").fetchone()[0])  # rows audited
+        result.rows = int(con.execute(f"select count(*) from market_cap_daily{suffix}").fetchone()[0])  # rows audited
         results.append(result)
     return results
 

@@ -5,7 +5,8 @@ Dependencies are the other model names a file mentions. All models are built ins
 transaction, so readers see either the previous tables or the new ones, never a mix; a failure
 (or a failed gate passed as ``check``) rolls back and leaves the published tables in place.
 
-A model whose first line is ``-- incremental: date[, lookback N days]`` filters its inputs with
+A model whose first line is ``-- view`` is a view (a ranking over everything, cheap to query,
+costly to keep up to date). A model whose first line is ``-- incremental: date[, lookback N days]`` filters its inputs with
 ``__since__``: on an incremental build only its rows from ``since`` on are replaced (inputs are read
 from ``since - N days``, for window functions that look back); other models are rebuilt whole.
 """
@@ -38,6 +39,7 @@ class Model:
     depends_on: frozenset[str]
     incremental: bool = False
     lookback_days: int = 0
+    view: bool = False
 
     def select(self, since: date) -> str:
         """The model's SELECT reading inputs from ``since`` minus its lookback."""
@@ -52,8 +54,10 @@ def load_models(directory: Path = TRANSFORMS_DIR) -> list[Model]:
     for name, sql in texts.items():
         body = _COMMENT.sub(" ", sql)
         deps = {other for other in texts if other != name and re.search(rf"\b{re.escape(other)}\b", body)}
-        inc = _INCREMENTAL.search(sql.split("\n", 1)[0] + "\n")
-        models[name] = Model(name, sql, frozenset(deps), inc is not None, int(inc.group(1) or 0) if inc else 0)
+        first = sql.split("\n", 1)[0].strip()
+        inc = _INCREMENTAL.search(first + "\n")
+        models[name] = Model(name, sql, frozenset(deps), inc is not None, int(inc.group(1) or 0) if inc else 0,
+                             view=first == "-- view")
     order = TopologicalSorter({m.name: m.depends_on for m in models.values()}).static_order()
     return [models[n] for n in order]
 
@@ -86,31 +90,71 @@ def publish_model_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> Non
     """, [MODEL_QUARANTINE_SOURCE, run_id, MODEL_QUARANTINE_SOURCE])
 
 
-def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-               models: list[Model] | None = None, run_id: str = "manual", since: date | None = None) -> list[ModelRun]:
-    """Build every model in one transaction (incrementally from ``since`` where a model allows it,
-    else whole); ``check`` runs before commit and may raise."""
-    runs = []
+def _rename(sql: str, names: list[str], suffix: str) -> str:
+    """Point a model's SQL at the staged (``suffix``) versions of the other models."""
+    if not suffix:
+        return sql
+    return re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", rf"\1{suffix}", sql)
+
+
+def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+               models: list[Model] | None = None, run_id: str = "manual", since: date | None = None,
+               record: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> list[ModelRun]:
+    """Build every model and publish them all at once; ``check(con, suffix)`` runs on the built,
+    unpublished models and may raise, which leaves the published models as they were.
+
+    An incremental build (``since`` given, the tables there) replaces the rows from ``since`` on in
+    one transaction. A full build creates ``<model>__staged`` tables outside any transaction (DuckDB
+    writes millions of rows far faster so), checks them, then swaps them in in one transaction.
+    Views (``-- view`` models) are recreated at publication. ``record`` runs in the publishing
+    transaction.
+    """
+    models = models or load_models()
+    names = [m.name for m in models]
     existing = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-    con.execute("begin transaction")
+    incremental = since is not None and all(m.name in existing for m in models if m.incremental)
+    suffix = "" if incremental else "__staged"
+    runs = []
+    if incremental:
+        con.execute("begin transaction")
     try:
-        for model in models or load_models():
+        for model in models:
             t0 = time.perf_counter()
-            if since is not None and model.incremental and model.name in existing:
-                con.execute(f"delete from {model.name} where date >= ?", [since])
-                con.execute(f"insert into {model.name} select * from (\n{model.select(since)}\n) where date >= ?", [since])
-                rows = con.execute(f"select count(*) from {model.name} where date >= ?", [since]).fetchone()[0]
+            if model.view:
+                runs.append(ModelRun(model.name, 0, 0.0))
+                continue
+            target = model.name + suffix
+            if incremental and model.incremental:
+                con.execute(f"delete from {target} where date >= ?", [since])
+                con.execute(f"insert into {target} select * from (\n{model.select(since)}\n) where date >= ?", [since])
+                rows = con.execute(f"select count(*) from {target} where date >= ?", [since]).fetchone()[0]
             else:
-                con.execute(f"create or replace table {model.name} as\n{model.select(_EPOCH)}")
-                (rows,) = con.execute(f"select count(*) from {model.name}").fetchone()
+                con.execute(f"create or replace table {target} as\n{_rename(model.select(_EPOCH), names, suffix)}")
+                (rows,) = con.execute(f"select count(*) from {target}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
-        if models is None:
-            publish_model_quarantine(con, run_id)
         if check is not None:
-            check(con)
+            check(con, suffix)
+        if not incremental:
+            con.execute("begin transaction")
+        for model in models:
+            if model.view:
+                con.execute(f"create or replace view {model.name} as\n{model.select(_EPOCH)}")
+            elif suffix:
+                con.execute(f"drop table if exists {model.name}")
+                con.execute(f"alter table {model.name}{suffix} rename to {model.name}")
+        publish_model_quarantine(con, run_id)
+        if record is not None:
+            record(con)
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        if con.execute("select count(*) from duckdb_tables() where table_name like '%__staged'").fetchone()[0] or incremental:
+            try:
+                con.execute("rollback")
+            except duckdb.Error:
+                pass  # no transaction open: the failure came before publication
+        for model in models:
+            if suffix and not model.view:
+                con.execute(f"drop table if exists {model.name}{suffix}")
         raise
     return runs
 
@@ -139,8 +183,8 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
 
     results = []
 
-    def check(c: duckdb.DuckDBPyConnection) -> None:
-        results.extend(model_gate(c))
+    def check(c: duckdb.DuckDBPyConnection, suffix: str) -> None:
+        results.extend(model_gate(c, suffix))
         if not all(r.passed for r in results):
             raise ModelGateFailed("model gate failed, previous models kept:\n" + describe_failures(results))
 
@@ -149,12 +193,11 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
         return []
     started = datetime.now(UTC)
 
-    def check_and_record(c: duckdb.DuckDBPyConnection) -> None:
-        check(c)
+    def record(c: duckdb.DuckDBPyConnection) -> None:
         c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
 
     try:
-        return run_models(con, check=check_and_record, run_id=run_id, since=since)
+        return run_models(con, check=check, run_id=run_id, since=since, record=record)
     finally:
         if results:
             record_validation(con, results, run_id)

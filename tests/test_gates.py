@@ -128,7 +128,7 @@ def test_model_gate_failure_keeps_published_models(db, stored):
     from capwatch.gates import ModelGateFailed
 
     with pytest.raises(ModelGateFailed, match="moved > 60 % in a day while its price did not"):
-        build_and_gate(db, "bad")
+        build_and_gate(db, "bad", full=True)
     pd.testing.assert_frame_equal(db.execute("select * from market_cap_daily order by all").df(), before)
     assert db.execute("select suite, passed from validation_runs where run_id = 'bad' and not passed").fetchall() == [
         ("model_audits", False)]

@@ -97,7 +97,7 @@ def test_failed_model_run_keeps_the_published_tables(db):
     _shares(db, [("A", date(2024, 12, 1), 100_000, date(2024, 12, 2))])
     run_models(db)
 
-    def gate(con):
+    def gate(con, suffix):
         raise AssertionError("model gate failed")
 
     db.execute("update prices_daily set close = 1")
