@@ -164,16 +164,16 @@ def run_checks(suite_name: str, frame: pd.DataFrame, checks: list[Check]) -> Gat
 MODEL_AUDITS = {
     "market_cap_daily has duplicate (ticker, date)": """
         select ticker || ' ' || date as key, count(*)::varchar as detail
-        from market_cap_daily group by ticker, date having count(*) > 1""",
+        from market_cap_daily where date >= __since__ group by ticker, date having count(*) > 1""",
     "market_cap_daily has a market cap <= 0": """
         select ticker || ' ' || date as key, market_cap::varchar as detail
-        from market_cap_daily where market_cap <= 0 or isnan(market_cap)""",
+        from market_cap_daily where date >= __since__ and (market_cap <= 0 or isnan(market_cap))""",
     "company_market_cap_daily has duplicate (company, date)": """
         select company || ' ' || date as key, count(*)::varchar as detail
-        from company_market_cap_daily group by company, date having count(*) > 1""",
+        from company_market_cap_daily where date >= __since__ group by company, date having count(*) > 1""",
     "company_market_cap_daily has a market cap <= 0": """
         select company || ' ' || date as key, market_cap::varchar as detail
-        from company_market_cap_daily where market_cap <= 0 or isnan(market_cap)""",
+        from company_market_cap_daily where date >= __since__ and (market_cap <= 0 or isnan(market_cap))""",
     # A cap moving > 60 % while the traded price moved less than half as much: a wrong share count
     # or split (a real split moves the traded price, and not the cap).
     "company market cap moved > 60 % in a day while its price did not": """
@@ -182,26 +182,29 @@ MODEL_AUDITS = {
         from company_daily_moves m
         join prices_daily p on p.ticker = m.ticker and p.date = m.date
         join prices_daily q on q.ticker = m.ticker and q.date = m.prev_date
-        where abs(m.change_pct) > 60 and abs(100 * (p.close / q.close - 1)) < abs(m.change_pct) / 2""",
+        where m.date >= __since__ and abs(m.change_pct) > 60 and abs(100 * (p.close / q.close - 1)) < abs(m.change_pct) / 2""",
     "daily_moves disagrees with market_cap_daily": """
         select d.ticker || ' ' || d.date as key, 'market_cap ' || d.market_cap as detail
         from daily_moves d
         left join market_cap_daily c on c.ticker = d.ticker and c.date = d.date
         left join market_cap_daily p on p.ticker = d.ticker and p.date = d.prev_date
-        where c.market_cap is distinct from d.market_cap or p.market_cap is distinct from d.prev_market_cap""",
+        where d.date >= __since__
+          and (c.market_cap is distinct from d.market_cap or p.market_cap is distinct from d.prev_market_cap)""",
 }
 
 
 _AUDITED = ("company_market_cap_daily", "market_cap_daily", "company_daily_moves", "daily_moves")
 
 
-def model_checks_frames(con, suffix: str = "") -> list[tuple[str, pd.DataFrame, list[Check]]]:
+def model_checks_frames(con, suffix: str = "", since: date | None = None) -> list[tuple[str, pd.DataFrame, list[Check]]]:
     """The model gate's suite, on the audits' offending rows from the built, unpublished models
-    (``<model><suffix>``)."""
+    (``<model><suffix>``); an incremental build is audited from ``since`` on (the rest was audited
+    when it was built)."""
     import re
 
     frames = []
     for reason, sql in MODEL_AUDITS.items():
+        sql = sql.replace("__since__", f"DATE '{(since or date(1, 1, 1)).isoformat()}'")
         if suffix:
             sql = re.sub(r"\b(" + "|".join(_AUDITED) + r")\b", rf"\1{suffix}", sql)
         f = con.execute(sql).df()
@@ -217,10 +220,10 @@ class ModelGateFailed(RuntimeError):
     """A model gate failed: the new models were not published."""
 
 
-def model_gate(con, suffix: str = "") -> list[GateResult]:
+def model_gate(con, suffix: str = "", since: date | None = None) -> list[GateResult]:
     """Run the model suite on the built, unpublished models."""
     results = []
-    for name, frame, checks in model_checks_frames(con, suffix):
+    for name, frame, checks in model_checks_frames(con, suffix, since):
         result = run_checks(name, frame, checks)
         result.rows = int(con.execute(f"select count(*) from market_cap_daily{suffix}").fetchone()[0])  # rows audited
         results.append(result)

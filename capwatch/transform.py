@@ -184,7 +184,7 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
     results = []
 
     def check(c: duckdb.DuckDBPyConnection, suffix: str) -> None:
-        results.extend(model_gate(c, suffix))
+        results.extend(model_gate(c, suffix, since if not suffix else None))
         if not all(r.passed for r in results):
             raise ModelGateFailed("model gate failed, previous models kept:\n" + describe_failures(results))
 

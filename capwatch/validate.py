@@ -33,7 +33,8 @@ def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     for c in keys + values + (["reported_date"] if dataset == "shares_outstanding" else []):
         if c not in out:
             out[c] = pd.NA
-    out["ticker"] = out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
+    if pd.api.types.infer_dtype(out["ticker"], skipna=False) != "string":  # rare: fix cell by cell
+        out["ticker"] = out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
     for c in ("date", "as_of", "reported_date"):
         if c in out:
             out[c] = pd.to_datetime(out[c], errors="coerce").astype("datetime64[ns]")
