@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from capwatch.calendar import trading_days
 from capwatch.yahoo_wire import MarketFrames
 
 _NAMES = ["ALFA", "BRAV", "CHAR", "DELT", "ECHO", "FOXT", "GOLF", "HOTL", "INDI", "JULI", "KILO", "LIMA", "MIKE", "NOVB", "OSCR", "PAPA", "QUEB", "ROME", "SIER", "TANG", "UNIF", "VICT", "WHIS", "XRAY", "YANK", "ZULU"]
@@ -23,16 +23,6 @@ _NAMES = ["ALFA", "BRAV", "CHAR", "DELT", "ECHO", "FOXT", "GOLF", "HOTL", "INDI"
 def tickers_for(n: int) -> list[str]:
     """``n`` synthetic symbols: ALFA, BRAV, ... then ALFA2, BRAV2, ..."""
     return [_NAMES[i % 26] + ("" if i < 26 else str(i // 26 + 1)) for i in range(n)]
-
-
-@lru_cache(maxsize=8)
-def trading_days(start: date, end: date) -> pd.DatetimeIndex:
-    """NYSE sessions in [start, end]."""
-    import exchange_calendars as xcals
-
-    cal = xcals.get_calendar("XNYS", start=min(start, date(2000, 1, 3)).isoformat())
-    sessions = cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
-    return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz is not None else sessions).astype("datetime64[ns]")
 
 
 @dataclass
