@@ -31,6 +31,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 TODAY = date(2026, 11, 23)
+CAPPED_LIMIT = "1GB"
 
 
 def _rss_mb() -> float:
@@ -143,9 +144,10 @@ def step_extract(tickers: int = 20) -> dict:
             "note": "includes building the Yahoo JSON in the offline transport"}
 
 
-def _child(step: str, data: Path, db: Path) -> dict:
+def _child(step: str, data: Path, db: Path, **env: str) -> dict:
     cmd = [sys.executable, "-m", "bench.run", "--step", step, "--data", str(data), "--db", str(db)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore", **env})
     if out.returncode != 0:
         raise SystemExit(f"bench step {step} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -197,12 +199,15 @@ def main() -> None:
     shutil.copy(work / "capwatch.duckdb", work / "daily.duckdb")
     results["daily"] = _child("daily", work, work / "daily.duckdb")
     print("daily", results["daily"], flush=True)
+    # Step 1 again with DuckDB capped (the operator's knob, see capwatch/settings.py).
+    results["capped"] = _child("capwatch", work, work / "capped.duckdb", CAPWATCH_DUCKDB_MEMORY_LIMIT=CAPPED_LIMIT)
+    print("capped", results["capped"], flush=True)
     shutil.rmtree(work, ignore_errors=True)
     write_results(args, results, len(market.prices))
 
 
 def write_results(args, r: dict, n_rows: int) -> None:
-    cw, bare, naive, daily, ex = r["capwatch"], r["bare"], r["naive"], r["daily"], r["extract"]
+    cw, bare, naive, daily, ex, capped = r["capwatch"], r["bare"], r["naive"], r["daily"], r["extract"], r["capped"]
     gx = cw["raw_gate_s"] + cw["model_gate_s"]
     rows = [
         ("1. capwatch full backfill (gate + load + models + model gate)", f"{cw['total_s']:.1f} s", f"peak {cw['peak_rss_mb']:,.0f} MB"),
@@ -217,6 +222,8 @@ def write_results(args, r: dict, n_rows: int) -> None:
         ("4. daily incremental run (1 new day, all tickers)", f"{daily['total_s']:.2f} s",
          f"peak {daily['peak_rss_mb']:,.0f} MB; gate {daily['raw_gate_s']:.2f} s, load {daily['load_s']:.2f} s, models+gate {daily['models_and_gate_s']:.2f} s"),
         ("5. yfinance path, per ticker (25 years, offline)", f"{ex['per_ticker_ms']:.0f} ms", ex["note"]),
+        (f"1 again with CAPWATCH_DUCKDB_MEMORY_LIMIT={CAPPED_LIMIT}", f"{capped['total_s']:.1f} s",
+         f"peak {capped['peak_rss_mb']:,.0f} MB"),
     ]
     ratios = [
         ("(1) / (2): capwatch vs bare DuckDB", cw["total_s"] / bare["total_s"], "<= 2", cw["total_s"] / bare["total_s"] <= 2),

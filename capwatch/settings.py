@@ -36,6 +36,9 @@ class Settings:
     yahoo_concurrency: int = 4
     yahoo_retries: int = 4
     yahoo_backoff_seconds: float = 1.0
+    # DuckDB's memory cap for capwatch's connections, e.g. "1GB"; None = DuckDB's default (80 % of
+    # RAM). Above it DuckDB spills joins, sorts and windows to disk; primary-key indexes must still fit.
+    duckdb_memory_limit: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -51,6 +54,8 @@ class Settings:
             env["history_years"] = int(v)
         if v := os.environ.get("CAPWATCH_YAHOO_CONCURRENCY"):
             env["yahoo_concurrency"] = int(v)
+        if v := os.environ.get("CAPWATCH_DUCKDB_MEMORY_LIMIT"):
+            env["duckdb_memory_limit"] = v
         settings = replace(cls(), **env)
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "db_path" in clean:

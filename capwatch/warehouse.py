@@ -17,7 +17,16 @@ class WarehouseError(RuntimeError):
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(path), read_only=read_only)
+    from capwatch.settings import Settings
+
+    limit = Settings.from_env().duckdb_memory_limit
+    if not limit:
+        return duckdb.connect(str(path), read_only=read_only)
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+    except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+        raise WarehouseError(f"CAPWATCH_DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB accepts "
+                             f"(e.g. 1GB, 800MB): {exc}") from exc
 
 
 def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.0) -> duckdb.DuckDBPyConnection:

@@ -82,3 +82,15 @@ def test_a_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path):
     with pytest.raises(WarehouseError, match="not a DuckDB database file"):
         connect(bad)
     assert bad.read_bytes() == b"date,ticker,close\n2025-01-27,NVDA,118.42\n"
+
+
+def test_duckdb_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
+    from capwatch.warehouse import WarehouseError, connect
+
+    monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "700MB")
+    con = connect(tmp_path / "w.duckdb")
+    assert con.execute("select current_setting('memory_limit')").fetchone() == ("667.5 MiB",)  # 700e6 bytes
+    con.close()
+    monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(WarehouseError, match="CAPWATCH_DUCKDB_MEMORY_LIMIT='lots'"):
+        connect(tmp_path / "w.duckdb")
