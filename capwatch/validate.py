@@ -29,7 +29,7 @@ DATASETS = {
 def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Give every column its type; anything that is not a number or a date becomes missing."""
     keys, values, _ = DATASETS[dataset]
-    out = frame.reset_index(drop=True).copy()
+    out = frame.reset_index(drop=True)  # copy-on-write (pandas 3): columns replaced below are new arrays
     for c in keys + values + (["reported_date"] if dataset == "shares_outstanding" else []):
         if c not in out:
             out[c] = pd.NA
@@ -67,6 +67,8 @@ def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame,
     for reason, idx in result.failures:
         for i in idx:
             reasons.setdefault(int(i), []).append(reason)
+    if not reasons:  # the usual case: nothing to take out, no copy of the batch
+        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS), result
     bad = np.zeros(len(frame), bool)
     bad[list(reasons)] = True
     q = frame[bad]
