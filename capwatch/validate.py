@@ -26,6 +26,14 @@ DATASETS = {
 }
 
 
+def _dates(column: pd.Series) -> pd.Series:
+    """Dates as datetime64[ns]; text that is not a date becomes missing (strings parsed one by one
+    only when the column is not already dates)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.astype("datetime64[ns]")
+    return pd.to_datetime(column, errors="coerce", format="mixed").astype("datetime64[ns]")
+
+
 def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Give every column its type; anything that is not a number or a date becomes missing."""
     keys, values, _ = DATASETS[dataset]
@@ -37,7 +45,7 @@ def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
         out["ticker"] = out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
     for c in ("date", "as_of", "reported_date"):
         if c in out:
-            out[c] = pd.to_datetime(out[c], errors="coerce").astype("datetime64[ns]")
+            out[c] = _dates(out[c])
     if "share_class" in keys:
         out["share_class"] = out["share_class"].map(lambda v: v if isinstance(v, str) else "all").astype(object)
     for c in values:
