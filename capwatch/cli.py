@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +27,18 @@ def _tickers(value: str | None) -> list[str] | None:
 def _fail(message: str, code: int = 2) -> None:
     click.echo(f"capwatch: {message}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def _read_only(db: str | None) -> Iterator:
+    """The warehouse opened for reading; a missing or unusable file is one clear line."""
+    from capwatch.warehouse import WarehouseError, connection
+
+    try:
+        with connection(Settings.from_env(db_path=db).db_path, read_only=True) as con:
+            yield con
+    except WarehouseError as exc:
+        _fail(str(exc))
 
 
 def _report_run(summary, db: Path) -> None:
@@ -120,19 +134,18 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
     """
     from capwatch.report import format_losses, largest_losses
     from capwatch.symbols import InvalidSymbol, check_symbol
-    from capwatch.warehouse import WarehouseError, connection
 
-    settings = Settings.from_env(db_path=db)
     try:
         t = check_symbol(ticker) if ticker else None
-        with connection(settings.db_path, read_only=True) as con:
-            rows = largest_losses(con, top=top, by=by, ticker=t, on=on.date() if on else None)
-    except (WarehouseError, InvalidSymbol) as exc:
+    except InvalidSymbol as exc:
         _fail(str(exc))
-    except Exception as exc:  # a warehouse without models yet
-        if "largest_losses" in str(exc):
-            _fail(f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first")
-        raise
+    with _read_only(db) as con:
+        try:
+            rows = largest_losses(con, top=top, by=by, ticker=t, on=on.date() if on else None)
+        except Exception as exc:  # a warehouse without models yet
+            if "largest_losses" in str(exc):
+                _fail(f"{Settings.from_env(db_path=db).db_path} has no models yet: run `capwatch backfill` or `capwatch run` first")
+            raise
     click.echo(format_losses(rows))
 
 
@@ -145,14 +158,9 @@ def quality(db: str | None, limit: int) -> None:
     Example: capwatch quality --db capwatch.duckdb
     """
     from capwatch.report import format_quality
-    from capwatch.warehouse import WarehouseError, connection
 
-    settings = Settings.from_env(db_path=db)
-    try:
-        with connection(settings.db_path, read_only=True) as con:
-            click.echo(format_quality(con, limit))
-    except WarehouseError as exc:
-        _fail(str(exc))
+    with _read_only(db) as con:
+        click.echo(format_quality(con, limit))
 
 
 @main.command()
@@ -202,21 +210,15 @@ def alerts_list(db: str | None, limit: int) -> None:
 
     Example: capwatch alerts list --limit 5
     """
-    from capwatch.warehouse import WarehouseError, connection
-
-    settings = Settings.from_env(db_path=db)
-    try:
-        with connection(settings.db_path, read_only=True) as con:
-            rows = con.execute("""
-                select e.date, e.rule, e.company, e.notify, e.message,
-                       count(*) filter (where d.status = 'sent') as sent,
-                       count(*) filter (where d.status = 'failed') as failed
-                from alert_events e
-                left join alert_deliveries d on d.rule = e.rule and d.company = e.company and d.date = e.date
-                group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit ?
-            """, [limit]).fetchall()
-    except WarehouseError as exc:
-        _fail(str(exc))
+    with _read_only(db) as con:
+        rows = con.execute("""
+            select e.date, e.rule, e.company, e.notify, e.message,
+                   count(*) filter (where d.status = 'sent') as sent,
+                   count(*) filter (where d.status = 'failed') as failed
+            from alert_events e
+            left join alert_deliveries d on d.rule = e.rule and d.company = e.company and d.date = e.date
+            group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit ?
+        """, [limit]).fetchall()
     for d, rule, _company, notify, message, sent, failed in rows:
         state = f"sent {sent}, failed {failed}" if notify else "recorded only (backfill)"
         click.echo(f"{d}  {rule:<14} {message}  [{state}]")

@@ -167,19 +167,21 @@ def run_checks(suite_name: str, frame: pd.DataFrame, checks: list[Check]) -> Gat
 # The model gate's audits: each query returns the offending rows (zero rows = pass), SQLMesh-style;
 # the GX suite then expects no row of each audit. Reading whole model tables into pandas would cost
 # more than building them.
+def _cap_table_audits(table: str, key: str) -> dict[str, str]:
+    """What every market-cap table must hold: one row per (key, date), caps > 0."""
+    return {
+        f"{table} has duplicate ({key}, date)": f"""
+        select {key} || ' ' || date as key, count(*)::varchar as detail
+        from {table} where date >= __since__ group by {key}, date having count(*) > 1""",
+        f"{table} has a market cap <= 0": f"""
+        select {key} || ' ' || date as key, market_cap::varchar as detail
+        from {table} where date >= __since__ and (market_cap <= 0 or isnan(market_cap))""",
+    }
+
+
 MODEL_AUDITS = {
-    "market_cap_daily has duplicate (ticker, date)": """
-        select ticker || ' ' || date as key, count(*)::varchar as detail
-        from market_cap_daily where date >= __since__ group by ticker, date having count(*) > 1""",
-    "market_cap_daily has a market cap <= 0": """
-        select ticker || ' ' || date as key, market_cap::varchar as detail
-        from market_cap_daily where date >= __since__ and (market_cap <= 0 or isnan(market_cap))""",
-    "company_market_cap_daily has duplicate (company, date)": """
-        select company || ' ' || date as key, count(*)::varchar as detail
-        from company_market_cap_daily where date >= __since__ group by company, date having count(*) > 1""",
-    "company_market_cap_daily has a market cap <= 0": """
-        select company || ' ' || date as key, market_cap::varchar as detail
-        from company_market_cap_daily where date >= __since__ and (market_cap <= 0 or isnan(market_cap))""",
+    **_cap_table_audits("market_cap_daily", "ticker"),
+    **_cap_table_audits("company_market_cap_daily", "company"),
     # A cap moving > 60 % while the traded price moved less than half as much: a wrong share count
     # or split (a real split moves the traded price, and not the cap).
     "company market cap moved > 60 % in a day while its price did not": """
