@@ -1,4 +1,10 @@
-"""The ``capwatch`` command line."""
+"""The ``capwatch`` command line.
+
+Each command builds one ``Settings`` (options over ``CAPWATCH_*`` variables) and passes it down.
+Commands that load data run the Prefect flows, loaded from their entrypoint the way a Prefect worker
+loads them (``capwatch.resources.flows_file``): the library never imports the orchestration layer.
+Read-only commands import neither Prefect nor Great Expectations.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,22 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import click
 
-from capwatch.settings import Settings
+from capwatch.settings import Settings, SettingsError
 
 
 def _db_option(f):
-    return click.option("--db", type=click.Path(dir_okay=False), default=None, envvar="CAPWATCH_DB",
+    return click.option("--db", type=click.Path(dir_okay=False), default=None,
                         help="DuckDB warehouse file (default ./capwatch.duckdb, or CAPWATCH_DB).")(f)
+
+
+def _source_option(f):
+    return click.option("--source", default=None,
+                        help="yahoo (default, or CAPWATCH_SOURCE), csv:DIR, replay:demo or replay:csv:DIR.")(f)
 
 
 def _tickers(value: str | None) -> list[str] | None:
@@ -29,16 +41,34 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _settings(**overrides) -> Settings:
+    """The command's settings; a bad CAPWATCH_* value is one clear line."""
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
 @contextmanager
-def _read_only(db: str | None) -> Iterator:
+def _read_only(settings: Settings) -> Iterator:
     """The warehouse opened for reading; a missing or unusable file is one clear line."""
-    from capwatch.warehouse import WarehouseError, connection
+    from capwatch.warehouse import WarehouseError, open_warehouse
 
     try:
-        with connection(Settings.from_env(db_path=db).db_path, read_only=True) as con:
+        with open_warehouse(settings, read_only=True) as con:
             yield con
     except WarehouseError as exc:
         _fail(str(exc))
+
+
+@cache
+def _flow(name: str):
+    """A flow of flows/pipeline.py, loaded from its entrypoint (as a Prefect worker does)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    from capwatch.resources import flows_file
+
+    return load_flow_from_entrypoint(f"{flows_file()}:{name}", use_placeholder_flow=False)
 
 
 def _report_run(summary, db: Path) -> None:
@@ -57,16 +87,17 @@ def _report_run(summary, db: Path) -> None:
         click.echo(f"alerts: {a.new_events} new events, {a.sent} deliveries sent, {a.failed} failed (retried next run)")
 
 
-def _run_flow(fn, **kwargs):
+def _run_flow(name: str, **kwargs):
     """Run a flow, turning known failures into one clear line."""
     from capwatch.alerts import AlertConfigError
     from capwatch.extract import SourceUnreachable
-    from capwatch.gates import ModelGateFailed
     from capwatch.symbols import InvalidSymbol
+    from capwatch.validate.audits import ModelGateFailed
     from capwatch.warehouse import WarehouseError
 
+    flow = _flow(name)
     try:
-        return fn(**kwargs)
+        return flow(**kwargs)
     except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError, ModelGateFailed,
             AlertConfigError) as exc:
         _fail(str(exc))
@@ -85,18 +116,16 @@ def main() -> None:
 @main.command()
 @_db_option
 @click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
-@click.option("--source", default="yahoo", show_default=True, help="yahoo or csv:DIR.")
-def run(db: str | None, tickers: str | None, source: str) -> None:
+@_source_option
+def run(db: str | None, tickers: str | None, source: str | None) -> None:
     """Run the daily flow: recent days for the universe, then the models.
 
     On an empty warehouse it first backfills the default history (5 years).
 
     Example: capwatch run --db capwatch.duckdb
     """
-    from flows.pipeline import daily
-
-    settings = Settings.from_env(db_path=db)
-    summary = _run_flow(daily, tickers=_tickers(tickers), source=source, db=str(settings.db_path))
+    settings = _settings(db_path=db, source=source)
+    summary = _run_flow("daily", tickers=_tickers(tickers), source=settings.source, db=str(settings.db_path))
     _report_run(summary, settings.db_path)
 
 
@@ -105,19 +134,19 @@ def run(db: str | None, tickers: str | None, source: str) -> None:
 @click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First date, YYYY-MM-DD.")
 @click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last date, YYYY-MM-DD.")
 @click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
-@click.option("--source", default="yahoo", show_default=True, help="yahoo or csv:DIR.")
+@_source_option
 @click.option("--alert-history", is_flag=True, help="Also send alerts for events in the range (default: record only).")
 @click.option("--refresh", is_flag=True, help="Fetch the whole range again, even the parts already loaded.")
-def backfill(db: str | None, start, end, tickers: str | None, source: str, alert_history: bool, refresh: bool) -> None:
+def backfill(db: str | None, start, end, tickers: str | None, source: str | None, alert_history: bool,
+             refresh: bool) -> None:
     """Load a date range (only what is not loaded yet), then rebuild the models.
 
     Example: capwatch backfill --start 2024-01-01 --end 2024-12-31 --tickers NVDA,AAPL
     """
-    from flows.pipeline import backfill as backfill_flow
-
-    settings = Settings.from_env(db_path=db)
-    summary = _run_flow(backfill_flow, start=start.date(), end=end.date(), tickers=_tickers(tickers),
-                        source=source, db=str(settings.db_path), alert_history=alert_history, refresh=refresh)
+    settings = _settings(db_path=db, source=source)
+    summary = _run_flow("backfill", start=start.date(), end=end.date(), tickers=_tickers(tickers),
+                        source=settings.source, db=str(settings.db_path), alert_history=alert_history,
+                        refresh=refresh)
     _report_run(summary, settings.db_path)
 
 
@@ -139,12 +168,13 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
         t = check_symbol(ticker) if ticker else None
     except InvalidSymbol as exc:
         _fail(str(exc))
-    with _read_only(db) as con:
+    settings = _settings(db_path=db)
+    with _read_only(settings) as con:
         try:
             rows = largest_losses(con, top=top, by=by, ticker=t, on=on.date() if on else None)
         except Exception as exc:  # a warehouse without models yet
             if "largest_losses" in str(exc):
-                _fail(f"{Settings.from_env(db_path=db).db_path} has no models yet: run `capwatch backfill` or `capwatch run` first")
+                _fail(f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first")
             raise
     click.echo(format_losses(rows))
 
@@ -159,14 +189,16 @@ def quality(db: str | None, limit: int) -> None:
     """
     from capwatch.report import format_quality
 
-    with _read_only(db) as con:
+    with _read_only(_settings(db_path=db)) as con:
         click.echo(format_quality(con, limit))
 
 
 @main.command()
-@_db_option
+@click.option("--db", type=click.Path(dir_okay=False), default="capwatch-demo.duckdb", show_default=True,
+              help="Where the demo warehouse goes (never CAPWATCH_DB: the demo does not write generated "
+                   "companies into your warehouse).")
 @click.option("--tickers", default=30, show_default=True, help="How many generated tickers.")
-def demo(db: str | None, tickers: int) -> None:
+def demo(db: str, tickers: int) -> None:
     """Run the whole pipeline offline on a generated market, through the real yfinance code path.
 
     The market (seeded, a few dozen tickers, 2019-2025, splits, quarterly share counts, a crash on
@@ -174,22 +206,20 @@ def demo(db: str | None, tickers: int) -> None:
 
     Example: capwatch demo --db demo.duckdb
     """
-    from capwatch.generator import generate_market, tickers_for
+    from capwatch.replay.market import generate_market, tickers_for
     from capwatch.report import format_losses, largest_losses
-    from capwatch.warehouse import connection
-    from capwatch.yahoo_wire import REPLAY_ENV
-    from flows.pipeline import backfill as backfill_flow
 
-    path = Path(db) if db else Path("capwatch-demo.duckdb")
+    path = Path(db)
+    settings = _settings(db_path=path)
     market = generate_market(n_tickers=tickers)
     csv_dir = Path(tempfile.mkdtemp(prefix="capwatch-demo-"))
     market.write_csv(csv_dir)
-    os.environ[REPLAY_ENV] = f"csv:{csv_dir}"
     start, end = market.prices["date"].min().date(), market.prices["date"].max().date()
     click.echo(f"demo: {tickers} generated tickers, {start}..{end}, served offline through yfinance -> {path}")
-    summary = _run_flow(backfill_flow, start=start, end=end, tickers=tickers_for(tickers), source="yahoo", db=str(path))
+    summary = _run_flow("backfill", start=start, end=end, tickers=tickers_for(tickers),
+                        source=f"replay:csv:{csv_dir}", db=str(path))
     _report_run(summary, path)
-    with connection(path, read_only=True) as con:
+    with _read_only(settings) as con:
         click.echo(f"\nLargest one-day losses on {market.crash_day}:")
         click.echo(format_losses(largest_losses(con, top=5, on=market.crash_day)))
         click.echo("\nLargest one-day losses in history:")
@@ -199,7 +229,7 @@ def demo(db: str | None, tickers: int) -> None:
 
 @main.group()
 def alerts() -> None:
-    """Alert events and their deliveries (rules and channels: capwatch/alerts.toml)."""
+    """Alert events and their deliveries (rules and channels: capwatch/alerts/alerts.toml)."""
 
 
 @alerts.command("list")
@@ -210,7 +240,7 @@ def alerts_list(db: str | None, limit: int) -> None:
 
     Example: capwatch alerts list --limit 5
     """
-    with _read_only(db) as con:
+    with _read_only(_settings(db_path=db)) as con:
         rows = con.execute("""
             select e.date, e.rule, e.company, e.notify, e.message,
                    count(*) filter (where d.status = 'sent') as sent,
@@ -235,11 +265,11 @@ def alerts_test() -> None:
     from capwatch.alerts import AlertConfigError, Event, load_config, send
 
     try:
-        config = load_config()
+        config = load_config(_settings())
     except AlertConfigError as exc:
         _fail(str(exc))
     if not config.channels:
-        _fail("no alert channels configured (capwatch/alerts.toml [channels] urls, or CAPWATCH_ALERT_URLS)")
+        _fail("no alert channels configured (capwatch/alerts/alerts.toml [channels] urls, or CAPWATCH_ALERT_URLS)")
     ev = Event("test", "TEST", date.today(), "TEST", -12.34, -1.5e9, 1.2e10, 1, "capwatch test alert: TEST -12.34% — market cap -$1.5B")
     bad = 0
     for ch in config.channels:
@@ -263,12 +293,12 @@ def alerts_resend(db: str | None, rule: str, company: str, on) -> None:
     Example: capwatch alerts resend --rule pct_drop --company NVDA --on 2025-01-27
     """
     from capwatch.alerts import AlertConfigError, deliver, find_event, load_config
-    from capwatch.warehouse import WarehouseError, connection
+    from capwatch.warehouse import WarehouseError, open_warehouse
 
-    settings = Settings.from_env(db_path=db)
+    settings = _settings(db_path=db)
     try:
-        config = load_config()
-        with connection(settings.db_path) as con:
+        config = load_config(settings)
+        with open_warehouse(settings) as con:
             ev = find_event(con, rule, company, on.date())
             if ev is None:
                 _fail(f"no alert event {rule}:{company}:{on.date()} (see `capwatch alerts list`)")

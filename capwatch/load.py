@@ -15,31 +15,13 @@ import pandas as pd
 
 from capwatch import intervals
 from capwatch.extract import Extracted
-from capwatch.gates import GateResult
+from capwatch.schema import DIVIDENDS, PRICES, SHARES, SPLITS, Table
+from capwatch.validate.suites import GateResult, record_validation
+from capwatch.warehouse import transaction
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    keys: tuple[str, ...]
-    values: tuple[str, ...]
-    casts: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.keys + self.values
-
-    def staged_select(self) -> str:
-        return ", ".join(f"{c}::{self.casts.get(c, 'double')} as {c}" for c in self.columns)
-
-
-PRICES = Table("prices_daily", ("ticker", "date"), ("open", "high", "low", "close", "volume"),
-               {"ticker": "varchar", "date": "date", "volume": "bigint"})
-SPLITS = Table("splits", ("ticker", "date"), ("ratio",), {"ticker": "varchar", "date": "date"})
-DIVIDENDS = Table("dividends", ("ticker", "date"), ("dividend",), {"ticker": "varchar", "date": "date"})
-SHARES = Table("shares_outstanding", ("ticker", "share_class", "as_of", "source"), ("shares", "reported_date"),
-               {"ticker": "varchar", "share_class": "varchar", "as_of": "date", "source": "varchar",
-                "shares": "bigint", "reported_date": "date"})
+def _staged_select(table: Table) -> str:
+    return ", ".join(f"{c}::{table.types[c]} as {c}" for c in table.columns)
 
 
 @dataclass
@@ -68,7 +50,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
     con.execute(f"""
         create or replace temp table _staged as
         select s.*, t.{table.keys[0]} is null as is_new
-        from (select {table.staged_select()} from _staged_raw) s
+        from (select {_staged_select(table)} from _staged_raw) s
         left join {table.name} t on {on}
         where t.{table.keys[0]} is null or {differs}
     """)
@@ -78,25 +60,18 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
     n_new, n_changed, earliest = con.execute(
         f"select count(*) filter (is_new), count(*) filter (not is_new), min({effective}) from _staged").fetchone()
     cols = ", ".join(table.columns)
-    meta_cols = "source, loaded_at, run_id" if "source" not in table.keys else "loaded_at, run_id"
-    meta_vals = "?, ?, ?" if "source" not in table.keys else "?, ?"
-    params = [source, loaded_at, run_id] if "source" not in table.keys else [loaded_at, run_id]
+    # Provenance: `source` is a column of every raw table, and part of the key where rows from
+    # several sources live side by side (share counts), in which case the batch already has it.
+    sourced = "source" in table.load_keys
+    meta_cols = "loaded_at, run_id" if sourced else "source, loaded_at, run_id"
+    meta_vals = "?, ?" if sourced else "?, ?, ?"
+    params = [loaded_at, run_id] if sourced else [source, loaded_at, run_id]
     if n_new:
         con.execute(f"insert into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where is_new", params)
     if n_changed:
         con.execute(f"insert or replace into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where not is_new", params)
     con.execute("drop table _staged")
     return n_new, n_changed, len(frame) - n_new - n_changed, earliest
-
-
-def record_validation(con: duckdb.DuckDBPyConnection, results: list[GateResult], run_id: str) -> None:
-    """Keep each suite's outcome in ``validation_runs`` (data quality over time, in SQL)."""
-    now = datetime.now(UTC)
-    for r in results:
-        con.execute(
-            "insert into validation_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, r.suite, r.passed, r.rows, r.failed_rows, r.evaluated, [reason for reason, _ in r.failures], now],
-        )
 
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.DataFrame, *, source: str,
@@ -110,8 +85,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
     loaded_at = datetime.now(UTC)
     result = LoadResult(run_id=run_id, quarantined=len(quarantine))
     shares = batch.shares.assign(source=source) if len(batch.shares) else batch.shares
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for table, frame in ((PRICES, batch.prices), (SPLITS, batch.splits), (DIVIDENDS, batch.dividends), (SHARES, shares)):
             *counts, earliest = _upsert(con, table, frame, source, loaded_at, run_id)
             result.by_table[table.name] = tuple(counts)
@@ -135,8 +109,4 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
             [run_id, flow, source, tickers, start, end, result.inserted, result.updated, result.unchanged,
              result.quarantined, [str(p) for p in batch.problems], loaded_at, result.earliest_change],
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return result

@@ -52,12 +52,35 @@ def render(text: str, first_year: int, last_year: int) -> str:
     return pattern.sub(block, text)
 
 
+def last_holiday_covered(rrule: str) -> date:
+    """The last EXDATE of a generated rule: after it, holidays are no longer left out."""
+    stamps = rrule.split("EXDATE:")[1].split()[0].split(",")
+    return max(date(int(x[:4]), int(x[4:6]), int(x[6:8])) for x in stamps)
+
+
+def days_left(text: str, today: date) -> int:
+    """Days from ``today`` to the end of the holiday list of the first generated rule in ``text``."""
+    rules = re.findall(r"rrule: \|-\n(.*?)\n *# end generated", text, re.S)
+    if not rules:
+        raise ValueError("no generated nyse-rrule block found")
+    return min((last_holiday_covered(r) - today).days for r in rules)
+
+
+# Regenerate at least this long before the holiday list runs out.
+MARGIN_DAYS = 180
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", type=Path, help="prefect.yaml to update in place")
+    ap.add_argument("--check", type=Path, help=f"prefect.yaml: exit 1 when its holidays run out within {MARGIN_DAYS} days")
     ap.add_argument("--first-year", type=int, default=2026)
     ap.add_argument("--last-year", type=int, default=2030)
     args = ap.parse_args()
+    if args.check:
+        left = days_left(args.check.read_text(), date.today())
+        print(f"{args.check}: NYSE holidays covered for {left} more days")
+        raise SystemExit(0 if left > MARGIN_DAYS else 1)
     if args.write:
         args.write.write_text(render(args.write.read_text(), args.first_year, args.last_year))
     else:

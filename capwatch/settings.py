@@ -1,17 +1,22 @@
-"""capwatch settings: one frozen object, defaults in code, ``CAPWATCH_*`` environment overrides."""
+"""capwatch settings: one frozen object, defaults in code, ``CAPWATCH_*`` environment overrides.
+
+This is the only module that reads the environment. Each entry point (the CLI, a Prefect flow run,
+the benchmark) builds one ``Settings`` with ``Settings.from_env()`` and passes it down; nothing
+below reads ``os.environ``. Secrets referenced from alert channel URLs as ``${NAME}`` are looked up
+at send time through ``env_value`` (here too), so they never sit in a file or an object.
+"""
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
-# Repository root: SQL models (transforms/) and migrations (warehouse/) live beside the package.
-ROOT = Path(__file__).resolve().parent.parent
-TRANSFORMS_DIR = ROOT / "transforms"
-MIGRATIONS_DIR = ROOT / "warehouse" / "migrations"
+
+class SettingsError(ValueError):
+    """A setting (usually a ``CAPWATCH_*`` variable) that cannot be used, named with what to fix."""
 
 
 def default_universe() -> list[str]:
@@ -23,6 +28,8 @@ def default_universe() -> list[str]:
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = Path("capwatch.duckdb")
+    # Where prices, splits and share counts come from: "yahoo", "csv:DIR", or "replay:demo" /
+    # "replay:csv:DIR" (the real yfinance code fed Yahoo-shaped responses built offline: demo, tests).
     source: str = "yahoo"
     tickers: tuple[str, ...] = field(default_factory=lambda: tuple(default_universe()))
     # On an empty warehouse the daily flow first backfills this many years.
@@ -32,34 +39,110 @@ class Settings:
     daily_lookback_days: int = 7
     # Tickers per extract/load chunk: one transaction per chunk.
     chunk_size: int = 25
-    # Parallel Yahoo requests, and retries with exponential backoff on timeouts / rate limits.
+    # Parallel Yahoo requests; each ticker is retried with exponential backoff on timeouts and
+    # rate limits (the one retry layer: see capwatch/extract/yahoo.py).
     yahoo_concurrency: int = 4
     yahoo_retries: int = 4
     yahoo_backoff_seconds: float = 1.0
+    # Seconds the replay source waits per request: a slow network, for resume and kill tests.
+    replay_latency: float = 0.0
     # DuckDB's memory cap for capwatch's connections, e.g. "1GB"; None = DuckDB's default (80 % of
     # RAM). Above it DuckDB spills joins, sorts and windows to disk; primary-key indexes must still fit.
     duckdb_memory_limit: str | None = None
+    # Alert rules and channels: a TOML file (None = the packaged capwatch/alerts/alerts.toml), and
+    # channel URLs that replace the file's channels.
+    alerts_config: Path | None = None
+    alert_urls: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Defaults, then ``CAPWATCH_*`` environment variables, then explicit ``overrides``."""
+        """Defaults, then ``CAPWATCH_*`` environment variables, then explicit ``overrides``
+        (``None`` values are ignored). A value that does not parse raises ``SettingsError``."""
         env: dict[str, object] = {}
-        if v := os.environ.get("CAPWATCH_DB"):
-            env["db_path"] = Path(v)
-        if v := os.environ.get("CAPWATCH_SOURCE"):
-            env["source"] = v
-        if v := os.environ.get("CAPWATCH_TICKERS"):
-            env["tickers"] = tuple(t.strip() for t in v.split(",") if t.strip())
-        if v := os.environ.get("CAPWATCH_HISTORY_YEARS"):
-            env["history_years"] = int(v)
-        if v := os.environ.get("CAPWATCH_YAHOO_CONCURRENCY"):
-            env["yahoo_concurrency"] = int(v)
-        if v := os.environ.get("CAPWATCH_DUCKDB_MEMORY_LIMIT"):
-            env["duckdb_memory_limit"] = v
-        settings = replace(cls(), **env)
+        for name, parse in _ENV.items():
+            raw = os.environ.get(_env_name(name))
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                env[name] = parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{_env_name(name)}={raw!r}: {exc}") from exc
         clean = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(clean) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         if "db_path" in clean:
             clean["db_path"] = Path(str(clean["db_path"]))
         if "tickers" in clean:
             clean["tickers"] = tuple(clean["tickers"])  # type: ignore[arg-type]
-        return replace(settings, **clean)  # type: ignore[arg-type]
+        settings = replace(cls(), **{**env, **clean})  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse values no run could use (each named by its variable)."""
+        positive = ("history_years", "daily_lookback_days", "chunk_size", "yahoo_concurrency")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{_env_name(name)}={getattr(self, name)}: must be at least 1")
+        if self.yahoo_retries < 0 or self.yahoo_backoff_seconds < 0 or self.replay_latency < 0:
+            raise SettingsError("CAPWATCH_YAHOO_RETRIES, _BACKOFF_SECONDS and CAPWATCH_REPLAY_LATENCY cannot be negative")
+        check_source(self.source)
+
+
+SOURCES_HELP = "use 'yahoo', 'csv:DIR', 'replay:demo' or 'replay:csv:DIR'"
+
+
+def check_source(spec: str) -> str:
+    """A source spec as ``capwatch.extract.make_source`` takes it, or ``SettingsError``."""
+    body = spec[len("replay:"):] if spec.startswith("replay:") else spec
+    ok = (body == "yahoo" and body == spec) or (body == "demo" and body != spec) or (
+        body.startswith("csv:") and len(body) > 4)
+    if not ok:
+        raise SettingsError(f"source {spec!r}: {SOURCES_HELP}")
+    return spec
+
+
+def _env_name(field_name: str) -> str:
+    return {"db_path": "CAPWATCH_DB"}.get(field_name, f"CAPWATCH_{field_name.upper()}")
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("not a whole number") from None
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+# Every setting the environment may override, with its parser (variable: CAPWATCH_<NAME>).
+_ENV = {
+    "db_path": Path,
+    "source": str.strip,
+    "tickers": _list,
+    "history_years": _int,
+    "daily_lookback_days": _int,
+    "chunk_size": _int,
+    "yahoo_concurrency": _int,
+    "yahoo_retries": _int,
+    "yahoo_backoff_seconds": _float,
+    "replay_latency": _float,
+    "duckdb_memory_limit": str.strip,
+    "alerts_config": Path,
+    "alert_urls": _list,
+}
+
+
+def env_value(name: str) -> str | None:
+    """A ``${NAME}`` placeholder's value (alert channel secrets), read at the moment of use."""
+    return os.environ.get(name)

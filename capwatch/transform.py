@@ -1,6 +1,8 @@
-"""Transform: run the SQL models in ``transforms/`` in dependency order.
+"""Transform: run the SQL models in ``transforms/`` in dependency order, then audit them.
 
-Each ``transforms/<name>.sql`` is one SELECT; the runner materialises it as table ``<name>``.
+Each ``transforms/{staging,marts}/<name>.sql`` is one SELECT; the runner materialises it as table
+``<name>``. (``transforms/audits/`` holds the model audits, ``transforms/alerts/`` the alert rules'
+query: neither is a model.)
 Dependencies are the other model names a file mentions. All models are built inside one
 transaction, so readers see either the previous tables or the new ones, never a mix; a failure
 (or a failed gate passed as ``check``) rolls back and leaves the published tables in place.
@@ -23,7 +25,14 @@ from pathlib import Path
 
 import duckdb
 
-from capwatch.settings import TRANSFORMS_DIR
+from capwatch.resources import transforms_dir
+from capwatch.validate.audits import (
+    ModelGateFailed,
+    audit_models,
+    describe_failures,
+    publish_model_quarantine,
+)
+from capwatch.validate.suites import record_validation
 
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
@@ -47,9 +56,16 @@ class Model:
         return self.sql.replace("__since__", f"DATE '{lower.isoformat()}'")
 
 
-def load_models(directory: Path = TRANSFORMS_DIR) -> list[Model]:
+MODEL_FOLDERS = ("staging", "marts")
+
+
+def load_models(directory: Path | None = None) -> list[Model]:
     """The models, topologically ordered."""
-    texts = {f.stem: f.read_text() for f in sorted(directory.glob("*.sql"))}
+    directory = directory or transforms_dir()
+    files = sorted(f for folder in MODEL_FOLDERS for f in (directory / folder).glob("*.sql"))
+    texts = {f.stem: f.read_text() for f in files}
+    if len(texts) != len(files):
+        raise ValueError(f"two models in {directory} share a name: every model file name must be unique")
     models = {}
     for name, sql in texts.items():
         body = _COMMENT.sub(" ", sql)
@@ -69,28 +85,7 @@ class ModelRun:
     seconds: float
 
 
-# Counts the share-count model refuses are listed in the shared quarantine table, under this source.
-MODEL_QUARANTINE_SOURCE = "model:stg_shares_checked"
-
-
-def publish_model_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Make ``quarantine`` list exactly the counts stg_shares_checked refuses (rows already listed keep their run)."""
-    con.execute("""
-        delete from quarantine q where q.source = ? and not exists (
-            select 1 from stg_shares_checked c
-            where c.quarantine_reason = q.reason and c.ticker = q.ticker and c.as_of = q.date)
-    """, [MODEL_QUARANTINE_SOURCE])
-    con.execute("""
-        insert into quarantine
-        select c.ticker, c.as_of, 'shares_outstanding', c.quarantine_reason, c.shares::varchar, ?, ?, current_timestamp
-        from stg_shares_checked c
-        where c.quarantine_reason is not null and not exists (
-            select 1 from quarantine q
-            where q.source = ? and q.ticker = c.ticker and q.date = c.as_of and q.reason = c.quarantine_reason)
-    """, [MODEL_QUARANTINE_SOURCE, run_id, MODEL_QUARANTINE_SOURCE])
-
-
-def _rename(sql: str, names: list[str], suffix: str) -> str:
+def rename_models(sql: str, names: list[str], suffix: str) -> str:
     """Point a model's SQL at the staged (``suffix``) versions of the other models."""
     if not suffix:
         return sql
@@ -115,6 +110,7 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
     incremental = since is not None and all(m.name in existing for m in models if m.incremental)
     suffix = "" if incremental else "__staged"
     runs = []
+    in_transaction = incremental
     if incremental:
         con.execute("begin transaction")
     try:
@@ -129,13 +125,14 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
                 con.execute(f"insert into {target} select * from (\n{model.select(since)}\n) where date >= ?", [since])
                 rows = con.execute(f"select count(*) from {target} where date >= ?", [since]).fetchone()[0]
             else:
-                con.execute(f"create or replace table {target} as\n{_rename(model.select(_EPOCH), names, suffix)}")
+                con.execute(f"create or replace table {target} as\n{rename_models(model.select(_EPOCH), names, suffix)}")
                 (rows,) = con.execute(f"select count(*) from {target}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
         if check is not None:
             check(con, suffix)
         if not incremental:
             con.execute("begin transaction")
+            in_transaction = True
         for model in models:
             if model.view:
                 con.execute(f"create or replace view {model.name} as\n{model.select(_EPOCH)}")
@@ -147,11 +144,11 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
             record(con)
         con.execute("commit")
     except BaseException:
-        if con.execute("select count(*) from duckdb_tables() where table_name like '%__staged'").fetchone()[0] or incremental:
+        if in_transaction:
             try:
                 con.execute("rollback")
             except duckdb.Error:
-                pass  # no transaction open: the failure came before publication
+                pass  # the connection itself failed: nothing was committed
         for model in models:
             if suffix and not model.view:
                 con.execute(f"drop table if exists {model.name}{suffix}")
@@ -178,13 +175,12 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
     pending for the next build) and raises ``ModelGateFailed`` naming each failed expectation. Gate
     results are kept in validation_runs. With no change loaded since the last build it does nothing.
     """
-    from capwatch.gates import ModelGateFailed, describe_failures, model_gate
-    from capwatch.load import record_validation
-
+    models = load_models()
     results = []
 
     def check(c: duckdb.DuckDBPyConnection, suffix: str) -> None:
-        results.extend(model_gate(c, suffix, since if not suffix else None))
+        names = [m.name for m in models]
+        results.append(audit_models(c, lambda sql: rename_models(sql, names, suffix), since if not suffix else None))
         if not all(r.passed for r in results):
             raise ModelGateFailed("model gate failed, previous models kept:\n" + describe_failures(results))
 
@@ -197,7 +193,7 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
         c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
 
     try:
-        return run_models(con, check=check, run_id=run_id, since=since, record=record)
+        return run_models(con, check=check, models=models, run_id=run_id, since=since, record=record)
     finally:
         if results:
             record_validation(con, results, run_id)

@@ -9,27 +9,26 @@ from pathlib import Path
 
 import duckdb
 
-from capwatch.settings import MIGRATIONS_DIR
+from capwatch.resources import migrations_dir
+from capwatch.settings import Settings
 
 
 class WarehouseError(RuntimeError):
     """A warehouse file that cannot be used, with what to do about it."""
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    from capwatch.settings import Settings
-
-    limit = Settings.from_env().duckdb_memory_limit
-    if not limit:
+def _open(path: Path, read_only: bool, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    if not memory_limit:
         return duckdb.connect(str(path), read_only=read_only)
     try:
-        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
     except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
-        raise WarehouseError(f"CAPWATCH_DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB accepts "
+        raise WarehouseError(f"CAPWATCH_DUCKDB_MEMORY_LIMIT={memory_limit!r} is not a memory size DuckDB accepts "
                              f"(e.g. 1GB, 800MB): {exc}") from exc
 
 
-def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.0) -> duckdb.DuckDBPyConnection:
+def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.0,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, waiting up to ``wait_seconds`` while another process writes it.
 
     DuckDB lets one process at a time hold a file for writing. A second writer waits here, then
@@ -51,7 +50,7 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.
     delay = 0.1
     while True:
         try:
-            con = _open(path, read_only)
+            con = _open(path, read_only, memory_limit)
             break
         except duckdb.IOException as exc:
             msg = str(exc)
@@ -72,19 +71,40 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.
 
 
 @contextmanager
-def connection(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connection(path: Path | str, read_only: bool = False,
+               memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the file."""
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, memory_limit=memory_limit)
     try:
         yield con
     finally:
         con.close()
 
 
+def open_warehouse(settings: Settings, read_only: bool = False):
+    """The warehouse of ``settings`` (its path and memory cap) as a context manager that closes it."""
+    return connection(settings.db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back if it raises (or is interrupted)."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass  # the connection is gone (e.g. the file failed): nothing was committed
+        raise
+    con.execute("commit")
+
+
 def migrations() -> list[tuple[int, str, Path]]:
     """The migration files in order: ``warehouse/migrations/NNN_name.sql``."""
     out = []
-    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    for f in sorted(migrations_dir().glob("*.sql")):
         version = int(f.name.split("_", 1)[0])
         out.append((version, f.stem, f))
     return out
@@ -101,13 +121,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     for version, name, path in migrations():
         if version in done:
             continue
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             con.execute(path.read_text())
             con.execute("insert into schema_migrations (version, name) values (?, ?)", [version, name])
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
         applied.append(name)
     return applied

@@ -1,10 +1,15 @@
 """The Prefect flows: ``daily`` (after the US close) and ``backfill`` (any date range).
 
 Data flows one way: extract -> validate -> load per chunk (one transaction each, its own task
-runs), then transform + model gate once, then alert. Tasks are thin: the work lives in
+runs), then transform + audit once, then alert. Tasks are thin: the work lives in
 ``capwatch.extract``, ``capwatch.validate``, ``capwatch.load``, ``capwatch.transform`` and
-``capwatch.alerts``. Retries (exponential backoff, jitter) go on the extract task only, and only for
-network failures; Yahoo requests carry the ``yahoo`` tag for a Prefect concurrency limit.
+``capwatch.alerts``. Each flow builds one ``Settings`` from its parameters and the environment and
+passes it down. Network retries happen per ticker inside the source (``capwatch.extract.yahoo``),
+not as Prefect task retries (which would refetch a whole chunk); extract tasks carry the ``yahoo``
+tag for a Prefect concurrency limit.
+
+This module is the orchestration layer: it imports ``capwatch``, never the other way round. The
+CLI and Prefect workers both load it from its entrypoint (``flows/pipeline.py:daily``).
 """
 
 from __future__ import annotations
@@ -22,62 +27,41 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.tasks import exponential_backoff
 
 from capwatch import intervals
 from capwatch.alerts import AlertConfig, deliver, evaluate, load_config
 from capwatch.calendar import is_trading_day, previous_trading_day
-from capwatch.extract import (
-    Extracted,
-    Problem,
-    Source,
-    SourceUnreachable,
-    make_source,
-    split_valid_symbols,
-)
+from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
 from capwatch.report import daily_markdown
 from capwatch.settings import Settings
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.validate import gate_raw
-from capwatch.warehouse import connection
+from capwatch.warehouse import open_warehouse
 
 NEW_YORK = ZoneInfo("America/New_York")
-NETWORK_ERRORS = ("YFRateLimitError", "Timeout", "ReadTimeout", "ConnectTimeout", "ConnectionError")
 
 
-def _retry_network_only(task, task_run, state) -> bool:
-    """Retry the extract task for transient network failures, never for bad data or no network."""
-    try:
-        state.result()
-    except SourceUnreachable:
-        return False
-    except Exception as exc:  # noqa: BLE001 - classification only
-        return type(exc).__name__ in NETWORK_ERRORS
-    return False
-
-
-@task(name="extract", tags=["yahoo"], retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
-      retry_jitter_factor=0.5, retry_condition_fn=_retry_network_only, cache_policy=NO_CACHE)
+@task(name="extract", tags=["yahoo"], cache_policy=NO_CACHE)
 def extract(source: Source, tickers: list[str], start: date, end: date) -> Extracted:
     return source.fetch(tickers, start, end)
 
 
 @task(name="validate-and-load", cache_policy=NO_CACHE)
-def validate_and_load(db_path: str, batch: Extracted, *, source: str, run_id: str, flow_name: str,
+def validate_and_load(settings: Settings, batch: Extracted, *, source: str, run_id: str, flow_name: str,
                       tickers: list[str], start: date, end: date, today: date, record_interval: bool) -> LoadResult:
     clean, quarantine, validation = gate_raw(batch, today)
     failed = {p.ticker for p in batch.problems if p.dataset == "prices"}
     completed = [t for t in tickers if t not in failed] if record_interval else None
-    with connection(db_path) as con:
+    with open_warehouse(settings) as con:
         return load_batch(con, clean, quarantine, source=source, run_id=run_id, flow=flow_name,
                           start=start, end=end, tickers=tickers, validation=validation, completed=completed)
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
-def build_models(db_path: str, run_id: str) -> list[ModelRun]:
-    """Rebuild the models; publish them only if the model gate passes (else the flow run fails)."""
-    with connection(db_path) as con:
+def build_models(settings: Settings, run_id: str) -> list[ModelRun]:
+    """Rebuild the models; publish them only if the model audits pass (else the flow run fails)."""
+    with open_warehouse(settings) as con:
         return build_and_gate(con, run_id)
 
 
@@ -89,10 +73,10 @@ class AlertSummary:
 
 
 @task(name="alert", cache_policy=NO_CACHE)
-def alert(db_path: str, config: AlertConfig, run_id: str, since: date, notify_since: date | None) -> AlertSummary:
+def alert(settings: Settings, config: AlertConfig, run_id: str, since: date, notify_since: date | None) -> AlertSummary:
     """Record new events and deliver pending ones. A channel that is down never fails the run."""
     logger = get_run_logger()
-    with connection(db_path) as con:
+    with open_warehouse(settings) as con:
         new = evaluate(con, config, since=since, run_id=run_id, notify_since=notify_since)
         report = deliver(con, config, run_id)
     for ev in new:
@@ -139,12 +123,11 @@ def ny_today() -> date:
     return datetime.now(NEW_YORK).date()
 
 
-def _ingest(flow_name: str, settings: Settings, source_spec: str, plan: list[tuple[list[str], date, date]],
+def _ingest(flow_name: str, settings: Settings, plan: list[tuple[list[str], date, date]],
             summary: RunSummary, record_intervals: bool) -> None:
     """Extract, validate and load each (tickers, start, end) chunk; one transaction per chunk."""
     logger = get_run_logger()
-    source = make_source(source_spec, concurrency=settings.yahoo_concurrency, retries=settings.yahoo_retries,
-                         backoff_seconds=settings.yahoo_backoff_seconds)
+    source = make_source(settings)
     today = ny_today()
     summary.chunks = plan
     summary.tickers = len({t for tickers, _, _ in plan for t in tickers})
@@ -153,7 +136,7 @@ def _ingest(flow_name: str, settings: Settings, source_spec: str, plan: list[tup
         label = ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
         batch = extract.with_options(task_run_name=f"extract {label} {start}..{end}")(source, tickers, start, end)
         result = validate_and_load.with_options(task_run_name=f"load {label} {start}..{end}")(
-            str(settings.db_path), batch, source=source.name, run_id=summary.run_id, flow_name=flow_name,
+            settings, batch, source=source.name, run_id=summary.run_id, flow_name=flow_name,
             tickers=tickers, start=start, end=end, today=today, record_interval=record_intervals)
         summary.load.append(result)
         summary.problems += batch.problems
@@ -169,7 +152,7 @@ def _chunks(tickers: list[str], size: int) -> list[list[str]]:
 
 
 @flow(name="capwatch-backfill", log_prints=True, timeout_seconds=12 * 3600)
-def backfill(start: date, end: date, tickers: list[str] | None = None, source: str = "yahoo",
+def backfill(start: date, end: date, tickers: list[str] | None = None, source: str | None = None,
              db: str | None = None, chunk_size: int | None = None, chunk_years: int = 5,
              alert_history: bool = False, refresh: bool = False) -> RunSummary:
     """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
@@ -180,16 +163,16 @@ def backfill(start: date, end: date, tickers: list[str] | None = None, source: s
     correction; loads stay idempotent). Alert events in the range are recorded but sent only with
     ``alert_history`` (nobody wants to be paged about 2022 by a backfill).
     """
-    settings = Settings.from_env(db_path=db, tickers=tickers, chunk_size=chunk_size)
+    settings = Settings.from_env(db_path=db, tickers=tickers, chunk_size=chunk_size, source=source)
     if start > end:
         raise ValueError(f"backfill: start {start} is after end {end}")
-    alert_config = load_config()  # a bad channel URL fails here, before any data work
+    alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
     for p in bad:
         logger.error("%s", p)
-    with connection(settings.db_path) as con:
+    with open_warehouse(settings) as con:
         gaps = {t: [(start, end)] for t in good} if refresh else intervals.missing(con, good, start, end)
     plan = intervals.plan_chunks(gaps, settings.chunk_size, chunk_years)
     if not plan:
@@ -198,15 +181,15 @@ def backfill(start: date, end: date, tickers: list[str] | None = None, source: s
     else:
         logger.info("backfill %s..%s: %d chunks to load (%d of %d tickers have gaps)", start, end, len(plan),
                     len(gaps), len(good))
-    _ingest("backfill", settings, source, plan, summary, record_intervals=True)
-    summary.models = build_models(str(settings.db_path), summary.run_id)
-    summary.alerts = alert(str(settings.db_path), alert_config, summary.run_id, since=start,
+    _ingest("backfill", settings, plan, summary, record_intervals=True)
+    summary.models = build_models(settings, summary.run_id)
+    summary.alerts = alert(settings, alert_config, summary.run_id, since=start,
                            notify_since=start if alert_history else None)
     return summary
 
 
 @flow(name="capwatch-daily", log_prints=True, timeout_seconds=2 * 3600)
-def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | None = None,
+def daily(tickers: list[str] | None = None, source: str | None = None, db: str | None = None,
           history_years: int | None = None, today: date | None = None) -> RunSummary:
     """Fetch the recent days for the universe, rebuild the models, alert.
 
@@ -214,13 +197,13 @@ def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | Non
     a ticker with nothing stored first gets ``history_years`` of history. On a day the NYSE does
     not trade, with the warehouse up to date, it does nothing and says so.
     """
-    settings = Settings.from_env(db_path=db, tickers=tickers, history_years=history_years)
-    alert_config = load_config()  # a bad channel URL fails here, before any data work
+    settings = Settings.from_env(db_path=db, tickers=tickers, history_years=history_years, source=source)
+    alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     today = today or ny_today()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
-    with connection(settings.db_path) as con:
+    with open_warehouse(settings) as con:
         newest = dict(con.execute(
             "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",
             [good]).fetchall())
@@ -236,13 +219,13 @@ def daily(tickers: list[str] | None = None, source: str = "yahoo", db: str | Non
         start = newest[t] - timedelta(days=settings.daily_lookback_days) if t in newest else default_start
         by_start.setdefault(start, []).append(t)
     plan = [(chunk, start, today) for start, ts in sorted(by_start.items()) for chunk in _chunks(ts, settings.chunk_size)]
-    _ingest("daily", settings, source, plan, summary, record_intervals=True)
-    summary.models = build_models(str(settings.db_path), summary.run_id)
+    _ingest("daily", settings, plan, summary, record_intervals=True)
+    summary.models = build_models(settings, summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)
-    summary.alerts = alert(str(settings.db_path), alert_config, summary.run_id,
+    summary.alerts = alert(settings, alert_config, summary.run_id,
                            since=min((p[1] for p in plan), default=recent), notify_since=recent)
-    with connection(settings.db_path, read_only=True) as con:
+    with open_warehouse(settings, read_only=True) as con:
         create_markdown_artifact(key="capwatch-daily", markdown=daily_markdown(con, summary),
                                  description=f"capwatch daily run for {today}")
     return summary

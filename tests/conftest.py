@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capwatch.settings import ROOT
-
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SHARED = Path(os.environ.get("CAPWATCH_SHARED_DATA", ROOT.parent / "shared" / "marketdata"))
 
@@ -25,7 +25,7 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_frames(shared_dir):
-    from capwatch.yahoo_wire import frames_from_csv
+    from capwatch.replay.yahoo import frames_from_csv
 
     return frames_from_csv(str(shared_dir))
 
@@ -55,8 +55,8 @@ def _yfinance_offline(tmp_path_factory):
 @pytest.fixture
 def offline_yahoo():
     """Build a YahooSource whose yfinance requests are answered offline from frames."""
-    from capwatch.extract import YahooSource
-    from capwatch.yahoo_wire import OfflineYahoo, offline_session
+    from capwatch.extract.yahoo import YahooSource
+    from capwatch.replay.yahoo import OfflineYahoo, offline_session
 
     def make(frames, faults=None, fail_times=None, **kw):
         adapter = OfflineYahoo(frames, faults=faults, fail_times=fail_times)

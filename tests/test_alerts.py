@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from capwatch.alerts import AlertConfigError, deliver, evaluate, load_config
-from capwatch.extract import CsvSource
+from capwatch.extract.csv import CsvSource
 from capwatch.load import load_batch
 from capwatch.transform import build_and_gate
 from capwatch.validate import gate_raw
@@ -102,7 +102,7 @@ attempts = {attempts}
 backoff_seconds = 0.01
 timeout_seconds = 5
 """)
-    return load_config(path)
+    return load_config(path=path)
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +238,7 @@ def test_flow_refuses_to_start_with_a_bad_channel(prefect_harness, tmp_path, mon
 def test_daily_flow_twice_sends_once(prefect_harness, shared_dir, tmp_path, monkeypatch, endpoint):
     from flows.pipeline import daily
 
-    monkeypatch.setenv("CAPWATCH_YAHOO_REPLAY", f"csv:{shared_dir}")
+    monkeypatch.setenv("CAPWATCH_SOURCE", f"replay:csv:{shared_dir}")
     monkeypatch.setenv("CAPWATCH_ALERT_URLS", f"json://127.0.0.1:{endpoint.port}/hook")
     db = str(tmp_path / "d.duckdb")
     first = daily(tickers=["NVDA", "AVGO"], db=db, history_years=1, today=date(2025, 1, 28))

@@ -23,6 +23,7 @@ def full_history(prefect_harness, shared_dir, tmp_path_factory) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_losses_on_deepseek_day(full_history):
     res = CliRunner().invoke(main, ["losses", "--db", str(full_history), "--on", "2025-01-27", "--top", "5"])
     assert res.exit_code == 0, res.output
@@ -34,6 +35,7 @@ def test_losses_on_deepseek_day(full_history):
         assert pct < -10, lines[t]
 
 
+@pytest.mark.slow
 def test_nvda_split_day_has_no_jump_and_caps_trace(full_history):
     import duckdb
 
@@ -46,12 +48,14 @@ def test_nvda_split_day_has_no_jump_and_caps_trace(full_history):
     con.close()
 
 
+@pytest.mark.slow
 def test_losses_by_pct_for_one_ticker(full_history):
     res = CliRunner().invoke(main, ["losses", "--db", str(full_history), "--by", "pct", "--ticker", "nvda", "--top", "3"])
     assert res.exit_code == 0, res.output
     assert all(" NVDA " in ln for ln in res.output.splitlines()[2:])
 
 
+@pytest.mark.slow
 def test_official_duckdb_cli_reads_the_file(full_history):
     cli = Path(__import__("sys").executable).parent / "duckdb"
     assert cli.exists(), "duckdb-cli is a dev dependency: `uv sync --all-groups`"
@@ -64,6 +68,7 @@ def test_official_duckdb_cli_reads_the_file(full_history):
     assert out.stdout.strip() == "NVDA,-592.7"
 
 
+@pytest.mark.slow
 def test_injection_in_a_symbol_is_refused_before_any_io(full_history):
     res = CliRunner().invoke(main, ["losses", "--db", str(full_history), "--ticker", "NVDA'; DROP TABLE prices_daily;--"])
     assert res.exit_code == 2
@@ -94,6 +99,7 @@ def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(prefect_har
     con.close()
 
 
+@pytest.mark.slow
 def test_full_history_is_sane_company_by_company(full_history):
     """Issue 4: no company's cap moves > 60 % in a day unless its price did; bad counts are listed."""
     import duckdb

@@ -15,7 +15,9 @@ import duckdb
 import httpx
 import pytest
 
-from capwatch.settings import ROOT
+pytestmark = pytest.mark.slow  # a real Prefect server, a work pool, a worker
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
@@ -88,7 +90,7 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
              "--param", "start=2024-06-03", "--param", "end=2024-06-28")
 
     db = tmp_path / "deployed.duckdb"
-    worker_env = dict(env, CAPWATCH_DB=str(db), CAPWATCH_YAHOO_REPLAY=f"csv:{shared_dir}")
+    worker_env = dict(env, CAPWATCH_DB=str(db), CAPWATCH_SOURCE=f"replay:csv:{shared_dir}")
     def manual_runs():
         return [r for r in _flow_runs(env) if r["parameters"].get("tickers") in (["NVDA", "AVGO"], ["ORCL"])]
 

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capwatch.extract import CsvSource, SourceUnreachable, YahooSource, split_factor_after
+from capwatch.extract import SourceUnreachable, split_factor_after
+from capwatch.extract.csv import CsvSource
+from capwatch.extract.yahoo import YahooSource
 
 
 def test_yahoo_prices_come_back_as_traded(shared_frames, offline_yahoo, shared_dir):
@@ -69,8 +71,8 @@ def test_malformed_and_empty_responses_name_the_ticker(shared_frames, offline_ya
     out = src.fetch(["NVDA", "AAPL", "MSFT"], date(2025, 1, 2), date(2025, 1, 31))
     assert set(out.prices.ticker) == {"MSFT"}
     msgs = {p.ticker: p.message for p in out.problems if p.dataset == "prices"}
-    assert "malformed" in msgs["NVDA"]
-    assert "AAPL" in msgs and "no" in msgs["AAPL"].lower()
+    assert msgs["NVDA"].startswith("malformed response from Yahoo, not JSON (")
+    assert msgs["AAPL"] == "Yahoo returned no prices for 2025-01-02..2025-01-31 (empty download)"
 
 
 def test_no_network_says_yahoo_is_unreachable():

@@ -10,7 +10,7 @@ from flows.pipeline import daily
 
 
 def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(prefect_harness, shared_dir, db_path, monkeypatch):
-    monkeypatch.setenv("CAPWATCH_YAHOO_REPLAY", f"csv:{shared_dir}")
+    monkeypatch.setenv("CAPWATCH_SOURCE", f"replay:csv:{shared_dir}")
     first = daily(tickers=["NVDA", "ORCL"], db=str(db_path), history_years=2, today=date(2025, 1, 28))
     assert first.problems == []
     con = duckdb.connect(str(db_path), read_only=True)

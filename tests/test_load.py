@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from capwatch import load as load_mod
-from capwatch.extract import CsvSource
+from capwatch.extract.csv import CsvSource
 from capwatch.load import load_batch
 from capwatch.validate import gate_raw
 from tests.conftest import table
@@ -85,12 +85,13 @@ def test_a_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path):
 
 
 def test_duckdb_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
-    from capwatch.warehouse import WarehouseError, connect
+    from capwatch.settings import Settings
+    from capwatch.warehouse import WarehouseError, open_warehouse
 
     monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "700MB")
-    con = connect(tmp_path / "w.duckdb")
-    assert con.execute("select current_setting('memory_limit')").fetchone() == ("667.5 MiB",)  # 700e6 bytes
-    con.close()
+    settings = Settings.from_env(db_path=tmp_path / "w.duckdb")
+    with open_warehouse(settings) as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone() == ("667.5 MiB",)  # 700e6 bytes
     monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(WarehouseError, match="CAPWATCH_DUCKDB_MEMORY_LIMIT='lots'"):
-        connect(tmp_path / "w.duckdb")
+        open_warehouse(Settings.from_env(db_path=tmp_path / "w.duckdb")).__enter__()

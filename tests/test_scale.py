@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 
 from capwatch.extract import Extracted, to_as_traded
-from capwatch.generator import generate_market
 from capwatch.load import load_batch
+from capwatch.replay.market import generate_market
 from capwatch.transform import build_and_gate, load_models
 from capwatch.validate import gate_raw
 from capwatch.warehouse import connect

@@ -42,7 +42,7 @@ def test_duplicated_count_keeps_the_one_closest_to_its_neighbour():
 
 
 def test_duplicated_counts_from_yahoo_are_resolved_at_the_gate(offline_yahoo):
-    from capwatch.yahoo_wire import MarketFrames
+    from capwatch.replay.yahoo import MarketFrames
 
     days = pd.bdate_range("2024-05-01", "2024-05-10")
     frames = MarketFrames(

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from capwatch.calendar import trading_days
-from capwatch.yahoo_wire import MarketFrames
+from capwatch.replay.yahoo import MarketFrames
+from capwatch.schema import CSV_PRICES, CSV_SHARES, CSV_SPLITS
 
 _NAMES = ["ALFA", "BRAV", "CHAR", "DELT", "ECHO", "FOXT", "GOLF", "HOTL", "INDI", "JULI", "KILO", "LIMA", "MIKE", "NOVB", "OSCR", "PAPA", "QUEB", "ROME", "SIER", "TANG", "UNIF", "VICT", "WHIS", "XRAY", "YANK", "ZULU"]
 
@@ -51,11 +52,9 @@ class GeneratedMarket:
     def write_csv(self, directory: Path) -> Path:
         """Lay the market out like ``../shared/marketdata`` (a ``csv:DIR`` source)."""
         directory.mkdir(parents=True, exist_ok=True)
-        y = self.yahoo_frames()
-        y.prices[["date", "ticker", "open", "high", "low", "close", "volume"]].to_csv(directory / "prices.csv", index=False, date_format="%Y-%m-%d")
-        self.splits.to_csv(directory / "splits.csv", index=False, date_format="%Y-%m-%d")
-        self.shares.rename(columns={"as_of": "as_of_date", "shares": "shares_outstanding", "reported_date": "filing_date"}).to_csv(
-            directory / "shares_outstanding.csv", index=False, date_format="%Y-%m-%d")
+        CSV_PRICES.write(self.yahoo_frames().prices, directory)
+        CSV_SPLITS.write(self.splits, directory)
+        CSV_SHARES.write(self.shares, directory)
         return directory
 
 

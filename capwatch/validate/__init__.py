@@ -1,7 +1,13 @@
 """Validate: the raw gate every extracted batch passes before it is loaded.
 
-Each dataset of a batch goes through its Great Expectations suite (``capwatch.gates``); a row that
-fails any expectation goes to ``quarantine`` with every reason, and the rest lands in the same run.
+Each dataset of a batch goes through its Great Expectations suite (``capwatch.validate.suites``); a
+row that fails any expectation goes to ``quarantine`` with every reason, and the rest lands in the
+same run. The model gate (SQL audits over the built models) is ``capwatch.validate.audits``.
+
+Several counts from one source for one (ticker, class, as-of) -- Yahoo's series has them -- are
+resolved here, before load (``resolve_duplicate_counts``: the value closest to its neighbours).
+Counts from different sources for one date are all stored; which one a market cap uses is the
+share model's rule (``stg_shares_checked``: a filed count before an undated one).
 """
 
 from __future__ import annotations
@@ -13,17 +19,12 @@ import pandas as pd
 
 from capwatch.calendar import trading_days
 from capwatch.extract import Extracted
-from capwatch.gates import GateResult, raw_checks, run_checks
+from capwatch.schema import RAW_TABLES, Table
+from capwatch.validate.suites import GateResult, raw_checks, run_checks
 
 QUARANTINE_COLUMNS = ["ticker", "date", "dataset", "reason", "value"]
 
-# dataset -> (key columns, value columns, date column)
-DATASETS = {
-    "prices_daily": (["ticker", "date"], ["open", "high", "low", "close", "volume"], "date"),
-    "splits": (["ticker", "date"], ["ratio"], "date"),
-    "dividends": (["ticker", "date"], ["dividend"], "date"),
-    "shares_outstanding": (["ticker", "share_class", "as_of"], ["shares"], "as_of"),
-}
+TABLES: dict[str, Table] = {t.name: t for t in RAW_TABLES}
 
 
 def _dates(column: pd.Series) -> pd.Series:
@@ -36,26 +37,27 @@ def _dates(column: pd.Series) -> pd.Series:
 
 def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Give every column its type; anything that is not a number or a date becomes missing."""
-    keys, values, _ = DATASETS[dataset]
+    table = TABLES[dataset]
     out = frame.reset_index(drop=True)  # copy-on-write (pandas 3): columns replaced below are new arrays
-    for c in keys + values + (["reported_date"] if dataset == "shares_outstanding" else []):
+    for c in table.batch_columns:
         if c not in out:
             out[c] = pd.NA
     if pd.api.types.infer_dtype(out["ticker"], skipna=False) != "string":  # rare: fix cell by cell
         out["ticker"] = out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
-    for c in ("date", "as_of", "reported_date"):
-        if c in out:
+    for c in table.batch_columns:
+        if table.types[c] == "date":
             out[c] = _dates(out[c])
-    if "share_class" in keys:
+    if "share_class" in table.keys:
         out["share_class"] = out["share_class"].map(lambda v: v if isinstance(v, str) else "all").astype(object)
-    for c in values:
+    for c in table.numeric:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
     return out
 
 
 def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame, pd.DataFrame, GateResult]:
     """One dataset through its GX suite: (rows fit to load, quarantined rows, the suite's result)."""
-    keys, values, date_col = DATASETS[dataset]
+    table = TABLES[dataset]
+    keys, values, date_col = list(table.batch_keys), list(table.numeric), table.date_column
     frame = _coerce(frame, dataset)
     if frame.empty:
         return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS), GateResult(f"raw_{dataset}", 0, 0)
@@ -95,7 +97,7 @@ def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     (yfinance issue 1954). Rule: keep the count closest, by ratio, to the nearest other date's count
     of the same series (the previous one, else the next); with no other date, keep the median
     (the lower middle one). The others go to quarantine naming the count kept."""
-    keys = ["ticker", "share_class", "as_of"]
+    keys = list(TABLES["shares_outstanding"].batch_keys)
     if shares.empty or not shares.duplicated(keys, keep=False).any():
         return shares, pd.DataFrame(columns=QUARANTINE_COLUMNS)
     shares = shares.sort_values(keys, kind="stable").reset_index(drop=True)

@@ -1,8 +1,10 @@
-"""Great Expectations suites: the raw gate's per-batch suites and the model gate's suites.
+"""Great Expectations suites for the raw gate, one per dataset of a batch, and the record of every
+suite run (``validation_runs``).
 
 GX is heavy to import (seconds): it is imported once per process, on first use, with progress bars
-off. Every suite is code here, one obvious place; each expectation carries the plain reason a
-quarantined row or a failed gate reports.
+off. Every raw suite is code here, one obvious place; each expectation carries the plain reason a
+quarantined row reports. (The model audits are SQL: ``transforms/audits``, run by
+``capwatch.validate.audits``.)
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
+from capwatch.schema import DIVIDENDS, SHARES, SPLITS, Table
 from capwatch.symbols import SYMBOL_PATTERN
 
 _lock = threading.Lock()
@@ -98,7 +101,8 @@ def _price_checks(today: date) -> list[Check]:
     return checks
 
 
-def _keyed_checks(key: list[str], date_col: str, value_col: str, upper: float, today: date) -> list[Check]:
+def _keyed_checks(table: Table, value_col: str, upper: float, today: date) -> list[Check]:
+    key, date_col = list(table.batch_keys), table.date_column
     return [
         Check("ticker missing", lambda x: x.ExpectColumnValuesToNotBeNull(column="ticker")),
         Check("ticker is not a valid symbol", lambda x: x.ExpectColumnValuesToMatchRegex(column="ticker", regex=SYMBOL_PATTERN)),
@@ -117,12 +121,12 @@ def raw_checks(dataset: str, today: date) -> list[Check]:
         return _price_checks(today)
     if dataset == "splits":
         # Splits may be announced ahead of their ex-date: no 'future' rule beyond a year.
-        return _keyed_checks(["ticker", "date"], "date", "ratio", MAX_SPLIT_RATIO, date(today.year + 1, 12, 31))
+        return _keyed_checks(SPLITS, "ratio", MAX_SPLIT_RATIO, date(today.year + 1, 12, 31))
     if dataset == "dividends":
-        return _keyed_checks(["ticker", "date"], "date", "dividend", MAX_PRICE, date(today.year + 1, 12, 31))
+        return _keyed_checks(DIVIDENDS, "dividend", MAX_PRICE, date(today.year + 1, 12, 31))
     if dataset == "shares_outstanding":
         # Only what cannot be stored is refused here; implausible counts are the share model's call.
-        return _keyed_checks(["ticker", "share_class", "as_of"], "as_of", "shares", 9e18, today)
+        return _keyed_checks(SHARES, "shares", 9e18, today)
     raise ValueError(f"no raw suite for {dataset}")
 
 
@@ -164,83 +168,11 @@ def run_checks(suite_name: str, frame: pd.DataFrame, checks: list[Check]) -> Gat
     return result
 
 
-# The model gate's audits: each query returns the offending rows (zero rows = pass), SQLMesh-style;
-# the GX suite then expects no row of each audit. Reading whole model tables into pandas would cost
-# more than building them.
-def _cap_table_audits(table: str, key: str) -> dict[str, str]:
-    """What every market-cap table must hold: one row per (key, date), caps > 0."""
-    return {
-        f"{table} has duplicate ({key}, date)": f"""
-        select {key} || ' ' || date as key, count(*)::varchar as detail
-        from {table} where date >= __since__ group by {key}, date having count(*) > 1""",
-        f"{table} has a market cap <= 0": f"""
-        select {key} || ' ' || date as key, market_cap::varchar as detail
-        from {table} where date >= __since__ and (market_cap <= 0 or isnan(market_cap))""",
-    }
-
-
-MODEL_AUDITS = {
-    **_cap_table_audits("market_cap_daily", "ticker"),
-    **_cap_table_audits("company_market_cap_daily", "company"),
-    # A cap moving > 60 % while the traded price moved less than half as much: a wrong share count
-    # or split (a real split moves the traded price, and not the cap).
-    "company market cap moved > 60 % in a day while its price did not": """
-        select m.company || ' ' || m.date as key,
-               printf('cap %+.1f%%, traded price %+.1f%%', m.change_pct, 100 * (p.close / q.close - 1)) as detail
-        from company_daily_moves m
-        join prices_daily p on p.ticker = m.ticker and p.date = m.date
-        join prices_daily q on q.ticker = m.ticker and q.date = m.prev_date
-        where m.date >= __since__ and abs(m.change_pct) > 60 and abs(100 * (p.close / q.close - 1)) < abs(m.change_pct) / 2""",
-    "daily_moves disagrees with market_cap_daily": """
-        select d.ticker || ' ' || d.date as key, 'market_cap ' || d.market_cap as detail
-        from daily_moves d
-        left join market_cap_daily c on c.ticker = d.ticker and c.date = d.date
-        left join market_cap_daily p on p.ticker = d.ticker and p.date = d.prev_date
-        where d.date >= __since__
-          and (c.market_cap is distinct from d.market_cap or p.market_cap is distinct from d.prev_market_cap)""",
-}
-
-
-_AUDITED = ("company_market_cap_daily", "market_cap_daily", "company_daily_moves", "daily_moves")
-
-
-def model_checks_frames(con, suffix: str = "", since: date | None = None) -> list[tuple[str, pd.DataFrame, list[Check]]]:
-    """The model gate's suite, on the audits' offending rows from the built, unpublished models
-    (``<model><suffix>``); an incremental build is audited from ``since`` on (the rest was audited
-    when it was built)."""
-    import re
-
-    frames = []
-    for reason, sql in MODEL_AUDITS.items():
-        sql = sql.replace("__since__", f"DATE '{(since or date(1, 1, 1)).isoformat()}'")
-        if suffix:
-            sql = re.sub(r"\b(" + "|".join(_AUDITED) + r")\b", rf"\1{suffix}", sql)
-        f = con.execute(sql).df()
-        f.insert(0, "audit", reason)
-        frames.append(f)
-    audits = pd.concat(frames, ignore_index=True)
-    checks = [Check(reason, lambda x, r=reason: x.ExpectColumnValuesToNotBeInSet(column="audit", value_set=[r]))
-              for reason in MODEL_AUDITS]
-    return [("model_audits", audits, checks)]
-
-
-class ModelGateFailed(RuntimeError):
-    """A model gate failed: the new models were not published."""
-
-
-def model_gate(con, suffix: str = "", since: date | None = None) -> list[GateResult]:
-    """Run the model suite on the built, unpublished models."""
-    results = []
-    for name, frame, checks in model_checks_frames(con, suffix, since):
-        result = run_checks(name, frame, checks)
-        result.rows = int(con.execute(f"select count(*) from market_cap_daily{suffix}").fetchone()[0])  # rows audited
-        results.append(result)
-    return results
-
-
-def describe_failures(results: list[GateResult]) -> str:
-    lines = []
+def record_validation(con, results: list[GateResult], run_id: str) -> None:
+    """Keep each suite's outcome in ``validation_runs`` (data quality over time, in SQL)."""
+    now = datetime.now(UTC)
     for r in results:
-        for reason, _idx in r.failures:
-            lines.append(f"{r.suite}: {reason}" + (f" (e.g. {'; '.join(r.examples[:3])})" if r.examples else ""))
-    return "\n".join(lines)
+        con.execute(
+            "insert into validation_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, r.suite, r.passed, r.rows, r.failed_rows, r.evaluated, [reason for reason, _ in r.failures], now],
+        )

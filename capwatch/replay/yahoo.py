@@ -4,20 +4,20 @@ yfinance hard-codes https URLs (fc.yahoo.com, query1/query2.finance.yahoo.com), 
 server cannot stand in for Yahoo. Instead, a ``requests.Session`` with a transport adapter is passed
 to yfinance as ``session=``; every request yfinance makes is answered here from in-memory frames.
 
-Used by ``capwatch demo`` (generated market) and by the tests (frames built at test time from
-``../shared/marketdata``). Faults (empty, malformed, HTTP errors, rate limits) can be injected per
+Used by the ``replay:`` source: ``capwatch demo`` (generated market) and the tests (frames built at
+test time from ``../shared/marketdata``). Faults (empty, malformed, HTTP errors, rate limits) can be injected per
 ticker to exercise the error paths.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time as _time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import requests
 from requests.adapters import BaseAdapter
+
+from capwatch.schema import CSV_DIVIDENDS, CSV_PRICES, CSV_SHARES, CSV_SPLITS
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -284,37 +286,17 @@ def offline_session(adapter: OfflineYahoo) -> requests.Session:
     return session
 
 
-def frames_from_csv(directory: str) -> MarketFrames:
+def frames_from_csv(directory: str | Path) -> MarketFrames:
     """Yahoo's view of a market laid out as ``../shared/marketdata`` (prices already on Yahoo's basis)."""
-    from pathlib import Path
-
     d = Path(directory)
-    prices = pd.read_csv(d / "prices.csv", parse_dates=["date"], dtype={"ticker": str})
-    splits = pd.read_csv(d / "splits.csv", parse_dates=["date"], dtype={"ticker": str})[["ticker", "date", "ratio"]]
-    shares = pd.read_csv(d / "shares_outstanding.csv", parse_dates=["as_of_date"], dtype={"ticker": str})
+    prices = CSV_PRICES.read(d)
+    prices["date"] = pd.to_datetime(prices["date"])
+    splits = CSV_SPLITS.read(d)[["ticker", "date", "ratio"]]
+    splits["date"] = pd.to_datetime(splits["date"])
+    shares = CSV_SHARES.read(d)
     # Yahoo's shares_out series is one company-level figure per date.
-    shares = shares[shares.get("share_class", "all").fillna("all") == "all"]
-    shares = shares.rename(columns={"as_of_date": "as_of", "shares_outstanding": "shares"})[["ticker", "as_of", "shares"]]
-    divs_path = d / "dividends.csv"
-    dividends = (
-        pd.read_csv(divs_path, parse_dates=["ex_date"], dtype={"ticker": str}).rename(columns={"ex_date": "date"})
-        if divs_path.is_file()
-        else pd.DataFrame(columns=["ticker", "date", "dividend"])
-    )
+    shares = shares[shares["share_class"].fillna("all") == "all"][["ticker", "as_of", "shares"]]
+    shares["as_of"] = pd.to_datetime(shares["as_of"])
+    dividends = CSV_DIVIDENDS.read(d)[["ticker", "date", "dividend"]]
+    dividends["date"] = pd.to_datetime(dividends["date"])
     return MarketFrames(prices=prices, splits=splits, shares=shares, dividends=dividends)
-
-
-REPLAY_ENV = "CAPWATCH_YAHOO_REPLAY"
-
-
-def replay_session(spec: str) -> requests.Session:
-    """An offline session for ``CAPWATCH_YAHOO_REPLAY``: ``demo`` (the generated market) or ``csv:DIR``."""
-    if spec == "demo":
-        from capwatch.generator import generate_market
-
-        frames = generate_market().yahoo_frames()
-    elif spec.startswith("csv:"):
-        frames = frames_from_csv(spec[4:])
-    else:
-        raise ValueError(f"{REPLAY_ENV}={spec!r}: use 'demo' or 'csv:DIR'")
-    return offline_session(OfflineYahoo(frames, latency=float(os.environ.get("CAPWATCH_YAHOO_REPLAY_LATENCY", "0"))))

@@ -1,0 +1,75 @@
+"""Alert delivery: every pending event to every channel, each attempt recorded.
+
+An event counts as delivered to a channel only when the endpoint accepted it; a failed channel is
+retried with backoff within the run and again on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from capwatch.alerts.channels import send
+from capwatch.alerts.config import AlertConfig, Channel
+from capwatch.alerts.rules import EVENT_COLUMNS, Event
+
+log = logging.getLogger("capwatch.alerts")
+
+
+def pending(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Event]:
+    """Events to notify that this channel has not accepted yet."""
+    rows = con.execute(f"""
+        select {EVENT_COLUMNS}
+        from alert_events e
+        where e.notify and not exists (
+            select 1 from alert_deliveries d
+            where d.rule = e.rule and d.company = e.company and d.date = e.date
+              and d.channel = ? and d.status = 'sent')
+        order by e.date, e.change_usd
+    """, [channel.redacted]).fetchall()
+    return [Event(*r) for r in rows]
+
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def deliver(con: duckdb.DuckDBPyConnection, config: AlertConfig, run_id: str, sleep=time.sleep,
+            only: Event | None = None) -> DeliveryReport:
+    """Send every pending event (or just ``only``, even if sent before) to every channel; record
+    each attempt. Never raises for a send."""
+    report = DeliveryReport()
+    for channel in config.channels:
+        for ev in [only] if only else pending(con, channel):
+            delay = config.backoff_seconds
+            for attempt in range(1, config.attempts + 1):
+                error = None
+                try:
+                    send(channel, ev, config.timeout_seconds)
+                except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                con.execute(
+                    "insert into alert_deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [ev.rule, ev.company, ev.date, channel.redacted, attempt, datetime.now(UTC),
+                     "sent" if error is None else "failed", error, run_id],
+                )
+                if error is None:
+                    report.sent += 1
+                    log.info("alert %s sent to %s", ev.key, channel.redacted)
+                    break
+                log.warning("alert %s to %s failed (attempt %d/%d): %s", ev.key, channel.redacted, attempt, config.attempts, error)
+                if attempt < config.attempts:
+                    sleep(delay)
+                    delay *= 2
+            else:
+                report.failed += 1
+                report.errors.append(f"{ev.key} -> {channel.redacted}: {error}")
+    return report

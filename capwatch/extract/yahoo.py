@@ -1,0 +1,209 @@
+"""The ``yahoo`` source: Yahoo Finance through yfinance.
+
+Retries live here, and only here: each ticker's request is retried with exponential backoff and
+jitter on timeouts, rate limits and server errors, inside the extract task. A per-ticker retry
+refetches one ticker, not a whole chunk, and a ticker that still fails becomes a ``Problem`` while
+the rest of the batch lands; Prefect task retries on top would refetch every ticker of the chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreachable, to_as_traded
+
+log = logging.getLogger("capwatch.extract")
+
+def _yfinance():
+    """Import yfinance once and make it raise instead of logging and returning empty frames."""
+    import warnings
+
+    import yfinance as yf
+
+    # yfinance 1.7 uses pandas APIs that pandas 3.1 deprecates; the warnings are its, not ours.
+    warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+    yf.config.debug.hide_exceptions = False
+    return yf
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    text = str(exc)
+    return name in ("DNSError", "ConnectionError", "ProxyError") and (
+        "resolve" in text.lower() or "refused" in text.lower() or name == "DNSError"
+    )
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, rate limits, server errors."""
+    name = type(exc).__name__
+    text = str(exc)
+    if name in ("YFRateLimitError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"):
+        return True
+    if name == "JSONDecodeError":  # an HTML error page ("Will be right back") instead of JSON
+        return True
+    if "Too Many Requests" in text or "timed out" in text.lower():
+        return True
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _describe(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if name in ("YFTzMissingError", "YFTickerMissingError"):
+        return "unknown or delisted ticker (Yahoo has no such symbol)"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 404:
+        return "unknown or delisted ticker (Yahoo answered 404)"
+    if name == "JSONDecodeError" or "Expecting" in str(exc):
+        return f"malformed response from Yahoo, not JSON ({exc})"
+    return f"{name}: {exc}"
+
+
+class YahooSource:
+    """Yahoo Finance through yfinance: daily OHLCV (auto_adjust=False), splits, dividends, and
+    the shares-outstanding series (``get_shares_full``).
+
+    Tickers are fetched in parallel (``concurrency``) with retries and exponential backoff with
+    jitter on timeouts and rate limits. ``session`` may be any requests/curl_cffi session; tests
+    and the demo pass one whose transport answers offline (``capwatch.replay``).
+    """
+
+    name = "yahoo"
+
+    def __init__(
+        self,
+        session=None,
+        concurrency: int = 4,
+        retries: int = 4,
+        backoff_seconds: float = 1.0,
+        today: Callable[[], date] | None = None,
+    ):
+        self.session = session
+        self.concurrency = max(1, concurrency)
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.today = today or (lambda: datetime.now(UTC).date())
+        self._yf = _yfinance()
+
+    def _with_retries(self, ticker: str, what: str, fn):
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                if _is_unreachable(exc):
+                    raise SourceUnreachable(
+                        f"Yahoo Finance is unreachable ({type(exc).__name__}: {exc}). Check the network, "
+                        "or run `capwatch demo` for the same pipeline offline."
+                    ) from exc
+                if not _is_transient(exc) or attempt >= self.retries:
+                    raise
+                delay = self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
+                log.warning("%s (%s): %s; retry %d/%d in %.1fs", ticker, what, type(exc).__name__, attempt + 1, self.retries, delay)
+                # yfinance memoises responses of past ranges, failures included: forget them.
+                self._yf.data.YfData.cache_get.cache_clear()
+                time.sleep(delay)
+                attempt += 1
+
+    def _history(self, ticker: str, start: date) -> pd.DataFrame:
+        # Ask up to today, not just `end`: the response then carries every split after `start`,
+        # which is what Yahoo's adjustment of the prices used. And ask from as far back as the
+        # share counts reach, so a split between an older count and `start` is known too.
+        t = self._yf.Ticker(ticker, session=self.session)
+        return t.history(
+            start=(start - SHARES_LOOKBACK).isoformat(),
+            end=(self.today() + timedelta(days=1)).isoformat(),
+            interval="1d",
+            auto_adjust=False,
+            actions=True,
+            repair=False,
+        )
+
+    def _shares(self, ticker: str, start: date, end: date):
+        t = self._yf.Ticker(ticker, session=self.session)
+        return t.get_shares_full(start=(start - SHARES_LOOKBACK).isoformat(), end=(end + timedelta(days=1)).isoformat())
+
+    def _fetch_one(self, ticker: str, start: date, end: date) -> Extracted:
+        out = Extracted()
+        try:
+            hist = self._with_retries(ticker, "prices", lambda: self._history(ticker, start))
+        except SourceUnreachable:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ != "YFPricesMissingError":
+                out.problems.append(Problem(ticker, "prices", _describe(exc)))
+                return out
+            hist = pd.DataFrame()  # an empty download: reported below
+        if hist is None or hist.empty:
+            out.problems.append(Problem(ticker, "prices", f"Yahoo returned no prices for {start}..{end} (empty download)"))
+        else:
+            idx = pd.DatetimeIndex(hist.index)
+            days = pd.Series(idx.tz_localize(None) if idx.tz is not None else idx).dt.normalize().astype("datetime64[ns]")
+            frame = pd.DataFrame(
+                {
+                    "ticker": ticker,
+                    "date": days.to_numpy(),
+                    "open": hist["Open"].to_numpy(dtype=float),
+                    "high": hist["High"].to_numpy(dtype=float),
+                    "low": hist["Low"].to_numpy(dtype=float),
+                    "close": hist["Close"].to_numpy(dtype=float),
+                    "volume": hist["Volume"].to_numpy(dtype=float),
+                }
+            )
+            split_rows = frame.loc[hist["Stock Splits"].to_numpy() > 0, ["ticker", "date"]].assign(
+                ratio=hist["Stock Splits"].to_numpy()[hist["Stock Splits"].to_numpy() > 0]
+            )
+            div_mask = hist["Dividends"].to_numpy() > 0 if "Dividends" in hist else np.zeros(len(hist), bool)
+            divs = frame.loc[div_mask, ["ticker", "date"]].assign(dividend=hist["Dividends"].to_numpy()[div_mask])
+            prices, divs = to_as_traded(frame, split_rows, divs)
+            in_range = (prices["date"] >= pd.Timestamp(start)) & (prices["date"] <= pd.Timestamp(end))
+            out.prices = prices[in_range].reset_index(drop=True)
+            out.splits = split_rows.reset_index(drop=True)
+            dr = (divs["date"] >= pd.Timestamp(start)) & (divs["date"] <= pd.Timestamp(end))
+            out.dividends = divs[dr].reset_index(drop=True)
+            if out.prices.empty:
+                out.problems.append(Problem(ticker, "prices", f"no trading days in {start}..{end}"))
+        try:
+            series = self._with_retries(ticker, "shares", lambda: self._shares(ticker, start, end))
+        except SourceUnreachable:
+            raise
+        except Exception as exc:
+            out.problems.append(Problem(ticker, "shares_outstanding", _describe(exc)))
+            series = None
+        if series is None or len(series) == 0:
+            out.problems.append(Problem(ticker, "shares_outstanding", "Yahoo returned no share counts"))
+        else:
+            idx = pd.DatetimeIndex(series.index)
+            as_of = pd.Series(idx.tz_localize(None) if idx.tz is not None else idx).dt.normalize()
+            out.shares = pd.DataFrame(
+                {
+                    "ticker": ticker,
+                    "share_class": "all",
+                    "as_of": as_of.astype("datetime64[ns]").to_numpy(),
+                    "shares": pd.to_numeric(series, errors="coerce").to_numpy(dtype=float),
+                    # Yahoo's series carries no filing date: the count counts as known on its as-of date.
+                    "reported_date": pd.NaT,
+                }
+            )
+        return out
+
+    def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
+        if not tickers:
+            return Extracted()
+        # yfinance memoises responses for past ranges for the life of the process; a long-lived
+        # worker must see corrections, so every fetch starts from Yahoo, not from that memo.
+        self._yf.data.YfData.cache_get.cache_clear()
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tickers))) as pool:
+            parts = list(pool.map(lambda t: self._fetch_one(t, start, end), tickers))
+        return Extracted.concat(parts)
+
+
