@@ -13,8 +13,16 @@ import sys
 import duckdb
 
 # Columns that record when and by which run a row was written: expected to differ between runs.
-PROVENANCE = {"loaded_at", "run_id", "quarantined_at", "validated_at", "created_at", "built_at", "applied_at",
-              "attempted_at"}
+PROVENANCE = {
+    "loaded_at",
+    "run_id",
+    "quarantined_at",
+    "validated_at",
+    "created_at",
+    "built_at",
+    "applied_at",
+    "attempted_at",
+}
 # Tables that are logs of runs, not data.
 LOGS = {"load_runs", "validation_runs", "model_builds", "schema_migrations", "alert_deliveries"}
 
@@ -23,9 +31,14 @@ def compare(before: str, after: str) -> bool:
     con = duckdb.connect()
     con.execute(f"attach '{before}' as b (read_only)")
     con.execute(f"attach '{after}' as a (read_only)")
-    names = lambda db: {r[0] for r in con.execute(  # noqa: E731
-        "select table_name from duckdb_tables() where database_name = ? union "
-        "select view_name from duckdb_views() where database_name = ? and not internal", [db, db]).fetchall()}
+    names = lambda db: {
+        r[0]
+        for r in con.execute(  # noqa: E731
+            "select table_name from duckdb_tables() where database_name = ? union "
+            "select view_name from duckdb_views() where database_name = ? and not internal",
+            [db, db],
+        ).fetchall()
+    }
     tb, ta = names("b"), names("a")
     same = True
     for t in sorted(tb | ta):
@@ -41,13 +54,19 @@ def compare(before: str, after: str) -> bool:
         sel = ", ".join(f'"{c}"' for c in cols)
         n_b = con.execute(f"select count(*) from b.{t}").fetchone()[0]
         n_a = con.execute(f"select count(*) from a.{t}").fetchone()[0]
-        only_b = con.execute(f"select count(*) from (select {sel} from b.{t} except all select {sel} from a.{t})").fetchone()[0]
-        only_a = con.execute(f"select count(*) from (select {sel} from a.{t} except all select {sel} from b.{t})").fetchone()[0]
+        only_b = con.execute(
+            f"select count(*) from (select {sel} from b.{t} except all select {sel} from a.{t})"
+        ).fetchone()[0]
+        only_a = con.execute(
+            f"select count(*) from (select {sel} from a.{t} except all select {sel} from b.{t})"
+        ).fetchone()[0]
         extra = sorted(set(cols_a) ^ set(cols_b))
         ok = only_a == only_b == 0
         same &= ok
-        print(f"{t:<28} {n_b:>8} -> {n_a:>8} rows  {'same' if ok else f'DIFFERENT ({only_b} only before, {only_a} only after)'}"
-              + (f"  columns added/removed: {', '.join(extra)}" if extra else ""))
+        print(
+            f"{t:<28} {n_b:>8} -> {n_a:>8} rows  {'same' if ok else f'DIFFERENT ({only_b} only before, {only_a} only after)'}"
+            + (f"  columns added/removed: {', '.join(extra)}" if extra else "")
+        )
     return same
 
 

@@ -48,8 +48,11 @@ def _frames(data: Path, last_day: bool | None):
         prices = prices[prices["date"] == last]
     elif last_day is False:
         prices = prices[prices["date"] < last]
-    return Extracted(prices=prices.reset_index(drop=True), splits=pd.read_parquet(data / "splits.parquet"),
-                     shares=pd.read_parquet(data / "shares.parquet"))
+    return Extracted(
+        prices=prices.reset_index(drop=True),
+        splits=pd.read_parquet(data / "splits.parquet"),
+        shares=pd.read_parquet(data / "shares.parquet"),
+    )
 
 
 def step_capwatch(data: Path, db: Path, last_day: bool | None) -> dict:
@@ -69,18 +72,37 @@ def step_capwatch(data: Path, db: Path, last_day: bool | None) -> dict:
     t0 = time.perf_counter()
     clean, quarantine, results = gate_raw(batch, TODAY)
     t1 = time.perf_counter()
-    load_batch(con, clean, quarantine, source="bench", run_id="bench", flow="bench", start=None, end=None,
-               tickers=[], validation=results)
+    load_batch(
+        con,
+        clean,
+        quarantine,
+        source="bench",
+        run_id="bench",
+        flow="bench",
+        start=None,
+        end=None,
+        tickers=[],
+        validation=results,
+    )
     t2 = time.perf_counter()
     runs = build_and_gate(con, "bench")
     t3 = time.perf_counter()
     rows = con.execute("select count(*) from prices_daily").fetchone()[0]
     con.close()
     model_seconds = sum(r.seconds for r in runs)
-    return {"rows_in": len(batch.prices), "rows_stored": rows, "gx_import_s": gx_import, "raw_gate_s": t1 - t0,
-            "load_s": t2 - t1, "models_and_gate_s": t3 - t2, "models_s": model_seconds,
-            "model_gate_s": (t3 - t2) - model_seconds, "total_s": t3 - t0, "peak_rss_mb": _rss_mb(),
-            "quarantined": len(quarantine)}
+    return {
+        "rows_in": len(batch.prices),
+        "rows_stored": rows,
+        "gx_import_s": gx_import,
+        "raw_gate_s": t1 - t0,
+        "load_s": t2 - t1,
+        "models_and_gate_s": t3 - t2,
+        "models_s": model_seconds,
+        "model_gate_s": (t3 - t2) - model_seconds,
+        "total_s": t3 - t0,
+        "peak_rss_mb": _rss_mb(),
+        "quarantined": len(quarantine),
+    }
 
 
 def step_bare(data: Path, db: Path) -> dict:
@@ -98,14 +120,22 @@ def step_bare(data: Path, db: Path) -> dict:
     t1 = time.perf_counter()
     con.execute("""insert or replace into prices_daily
                    select ticker, date::date, open, high, low, close, volume::bigint, 'bench', now(), 'r' from staged""")
-    con.execute("insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from frame_splits")
+    con.execute(
+        "insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from frame_splits"
+    )
     con.execute("""insert or replace into shares_outstanding
                    select ticker, share_class, as_of::date, shares::bigint, reported_date::date, 'bench', now(), 'r' from frame_shares""")
     t2 = time.perf_counter()
     run_models(con)
     t3 = time.perf_counter()
     con.close()
-    return {"ctas_s": t1 - t0, "upsert_s": t2 - t1, "models_s": t3 - t2, "total_s": t3 - t0, "peak_rss_mb": _rss_mb()}
+    return {
+        "ctas_s": t1 - t0,
+        "upsert_s": t2 - t1,
+        "models_s": t3 - t2,
+        "total_s": t3 - t0,
+        "peak_rss_mb": _rss_mb(),
+    }
 
 
 def step_naive(data: Path, db: Path, sample: int = 5000) -> dict:
@@ -119,11 +149,17 @@ def step_naive(data: Path, db: Path, sample: int = 5000) -> dict:
     rows = batch.prices.head(sample).itertuples(index=False)
     t0 = time.perf_counter()
     for r in rows:
-        con.execute("insert into prices_daily values (?, ?, ?, ?, ?, ?, ?, 'bench', now(), 'r')",
-                    [r.ticker, r.date.date(), r.open, r.high, r.low, r.close, int(r.volume)])
+        con.execute(
+            "insert into prices_daily values (?, ?, ?, ?, ?, ?, ?, 'bench', now(), 'r')",
+            [r.ticker, r.date.date(), r.open, r.high, r.low, r.close, int(r.volume)],
+        )
     per_row = (time.perf_counter() - t0) / sample
     con.close()
-    return {"sample_rows": sample, "per_row_ms": per_row * 1000, "extrapolated_s": per_row * len(batch.prices)}
+    return {
+        "sample_rows": sample,
+        "per_row_ms": per_row * 1000,
+        "extrapolated_s": per_row * len(batch.prices),
+    }
 
 
 def step_extract(tickers: int = 20) -> dict:
@@ -134,7 +170,9 @@ def step_extract(tickers: int = 20) -> dict:
     from capwatch.replay.yahoo import OfflineYahoo, offline_session
 
     yf.set_tz_cache_location(tempfile.mkdtemp())
-    market = generate_market(n_tickers=tickers, start=date(2001, 1, 2), end=date(2025, 12, 31), seed=3)
+    market = generate_market(
+        n_tickers=tickers, start=date(2001, 1, 2), end=date(2025, 12, 31), seed=3
+    )
     adapter = OfflineYahoo(market.yahoo_frames())
     src = YahooSource(session=offline_session(adapter), concurrency=1)
     names = sorted(market.prices["ticker"].unique())
@@ -142,14 +180,23 @@ def step_extract(tickers: int = 20) -> dict:
     t0 = time.perf_counter()
     out = src.fetch(names, date(2001, 1, 2), date(2025, 12, 31))
     total = time.perf_counter() - t0
-    return {"tickers": tickers, "rows": len(out.prices), "per_ticker_ms": 1000 * total / tickers,
-            "note": "includes building the Yahoo JSON in the offline transport"}
+    return {
+        "tickers": tickers,
+        "rows": len(out.prices),
+        "per_ticker_ms": 1000 * total / tickers,
+        "note": "includes building the Yahoo JSON in the offline transport",
+    }
 
 
 def _child(step: str, data: Path, db: Path, **env: str) -> dict:
     cmd = [sys.executable, "-m", "bench.run", "--step", step, "--data", str(data), "--db", str(db)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent,
-                         env={**os.environ, "PYTHONWARNINGS": "ignore", **env})
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
+    )
     if out.returncode != 0:
         raise SystemExit(f"bench step {step} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -161,8 +208,10 @@ def _versions() -> str:
     import prefect
     import yfinance
 
-    return (f"Python {platform.python_version()}, duckdb {duckdb.__version__}, great-expectations "
-            f"{great_expectations.__version__}, prefect {prefect.__version__}, yfinance {yfinance.__version__}, pandas {pd.__version__}")
+    return (
+        f"Python {platform.python_version()}, duckdb {duckdb.__version__}, great-expectations "
+        f"{great_expectations.__version__}, prefect {prefect.__version__}, yfinance {yfinance.__version__}, pandas {pd.__version__}"
+    )
 
 
 def main() -> None:
@@ -175,11 +224,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
     if args.step:
-        fn = {"capwatch": lambda: step_capwatch(args.data, args.db, False),
-              "daily": lambda: step_capwatch(args.data, args.db, True),
-              "bare": lambda: step_bare(args.data, args.db),
-              "naive": lambda: step_naive(args.data, args.db),
-              "extract": lambda: step_extract()}[args.step]
+        fn = {
+            "capwatch": lambda: step_capwatch(args.data, args.db, False),
+            "daily": lambda: step_capwatch(args.data, args.db, True),
+            "bare": lambda: step_bare(args.data, args.db),
+            "naive": lambda: step_naive(args.data, args.db),
+            "extract": lambda: step_extract(),
+        }[args.step]
         print(json.dumps(fn()))
         return
 
@@ -187,12 +238,20 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="capwatch-bench-"))
     t = time.perf_counter()
-    market = generate_market(n_tickers=args.tickers, start=date(2025 - args.years + 1, 1, 2), end=date(2025, 12, 31), seed=8)
+    market = generate_market(
+        n_tickers=args.tickers,
+        start=date(2025 - args.years + 1, 1, 2),
+        end=date(2025, 12, 31),
+        seed=8,
+    )
     gen_s = time.perf_counter() - t
     market.prices.to_parquet(work / "prices.parquet")
     market.splits.to_parquet(work / "splits.parquet")
     market.shares.to_parquet(work / "shares.parquet")
-    print(f"generated {len(market.prices):,} price rows for {args.tickers} tickers x {args.years} years in {gen_s:.1f}s", flush=True)
+    print(
+        f"generated {len(market.prices):,} price rows for {args.tickers} tickers x {args.years} years in {gen_s:.1f}s",
+        flush=True,
+    )
 
     results = {}
     for step in ("capwatch", "bare", "naive", "extract"):
@@ -202,36 +261,90 @@ def main() -> None:
     results["daily"] = _child("daily", work, work / "daily.duckdb")
     print("daily", results["daily"], flush=True)
     # Step 1 again with DuckDB capped (the operator's knob, see capwatch/settings.py).
-    results["capped"] = _child("capwatch", work, work / "capped.duckdb", CAPWATCH_DUCKDB_MEMORY_LIMIT=CAPPED_LIMIT)
+    results["capped"] = _child(
+        "capwatch", work, work / "capped.duckdb", CAPWATCH_DUCKDB_MEMORY_LIMIT=CAPPED_LIMIT
+    )
     print("capped", results["capped"], flush=True)
     shutil.rmtree(work, ignore_errors=True)
     write_results(args, results, len(market.prices))
 
 
 def write_results(args, r: dict, n_rows: int) -> None:
-    cw, bare, naive, daily, ex, capped = r["capwatch"], r["bare"], r["naive"], r["daily"], r["extract"], r["capped"]
+    cw, bare, naive, daily, ex, capped = (
+        r["capwatch"],
+        r["bare"],
+        r["naive"],
+        r["daily"],
+        r["extract"],
+        r["capped"],
+    )
     gx = cw["raw_gate_s"] + cw["model_gate_s"]
     rows = [
-        ("1. capwatch full backfill (gate + load + models + model gate)", f"{cw['total_s']:.1f} s", f"peak {cw['peak_rss_mb']:,.0f} MB"),
+        (
+            "1. capwatch full backfill (gate + load + models + model gate)",
+            f"{cw['total_s']:.1f} s",
+            f"peak {cw['peak_rss_mb']:,.0f} MB",
+        ),
         ("   of which raw gate (GX)", f"{cw['raw_gate_s']:.1f} s", ""),
         ("   of which load (idempotent upsert)", f"{cw['load_s']:.1f} s", ""),
         ("   of which models", f"{cw['models_s']:.1f} s", ""),
         ("   of which model audits (SQL)", f"{cw['model_gate_s']:.1f} s", ""),
-        ("   GX import and NYSE calendar, once per process (not in the total)", f"{cw['gx_import_s']:.1f} s", ""),
-        ("2. bare DuckDB floor (CTAS + keyed upsert + same models)", f"{bare['total_s']:.1f} s",
-         f"CTAS {bare['ctas_s']:.1f} s, upsert {bare['upsert_s']:.1f} s, models {bare['models_s']:.1f} s"),
-        ("3. naive row-by-row INSERT (extrapolated)", f"{naive['extrapolated_s']:,.0f} s", f"{naive['per_row_ms']:.3f} ms/row over {naive['sample_rows']:,} rows"),
-        ("4. daily incremental run (1 new day, all tickers)", f"{daily['total_s']:.2f} s",
-         f"peak {daily['peak_rss_mb']:,.0f} MB; gate {daily['raw_gate_s']:.2f} s, load {daily['load_s']:.2f} s, models+gate {daily['models_and_gate_s']:.2f} s"),
-        ("5. yfinance path, per ticker (25 years, offline)", f"{ex['per_ticker_ms']:.0f} ms", ex["note"]),
-        (f"1 again with CAPWATCH_DUCKDB_MEMORY_LIMIT={CAPPED_LIMIT}", f"{capped['total_s']:.1f} s",
-         f"peak {capped['peak_rss_mb']:,.0f} MB"),
+        (
+            "   GX import and NYSE calendar, once per process (not in the total)",
+            f"{cw['gx_import_s']:.1f} s",
+            "",
+        ),
+        (
+            "2. bare DuckDB floor (CTAS + keyed upsert + same models)",
+            f"{bare['total_s']:.1f} s",
+            f"CTAS {bare['ctas_s']:.1f} s, upsert {bare['upsert_s']:.1f} s, models {bare['models_s']:.1f} s",
+        ),
+        (
+            "3. naive row-by-row INSERT (extrapolated)",
+            f"{naive['extrapolated_s']:,.0f} s",
+            f"{naive['per_row_ms']:.3f} ms/row over {naive['sample_rows']:,} rows",
+        ),
+        (
+            "4. daily incremental run (1 new day, all tickers)",
+            f"{daily['total_s']:.2f} s",
+            f"peak {daily['peak_rss_mb']:,.0f} MB; gate {daily['raw_gate_s']:.2f} s, load {daily['load_s']:.2f} s, models+gate {daily['models_and_gate_s']:.2f} s",
+        ),
+        (
+            "5. yfinance path, per ticker (25 years, offline)",
+            f"{ex['per_ticker_ms']:.0f} ms",
+            ex["note"],
+        ),
+        (
+            f"1 again with CAPWATCH_DUCKDB_MEMORY_LIMIT={CAPPED_LIMIT}",
+            f"{capped['total_s']:.1f} s",
+            f"peak {capped['peak_rss_mb']:,.0f} MB",
+        ),
     ]
     ratios = [
-        ("(1) / (2): capwatch vs bare DuckDB", cw["total_s"] / bare["total_s"], "<= 2", cw["total_s"] / bare["total_s"] <= 2),
-        ("(3) / (1): naive vs capwatch", naive["extrapolated_s"] / cw["total_s"], ">= 100", naive["extrapolated_s"] / cw["total_s"] >= 100),
-        ("(4) / (1): daily vs full backfill", daily["total_s"] / cw["total_s"], "< 0.10", daily["total_s"] / cw["total_s"] < 0.10),
-        ("GX / (1): validation share of the pipeline", gx / cw["total_s"], "< 0.25", gx / cw["total_s"] < 0.25),
+        (
+            "(1) / (2): capwatch vs bare DuckDB",
+            cw["total_s"] / bare["total_s"],
+            "<= 2",
+            cw["total_s"] / bare["total_s"] <= 2,
+        ),
+        (
+            "(3) / (1): naive vs capwatch",
+            naive["extrapolated_s"] / cw["total_s"],
+            ">= 100",
+            naive["extrapolated_s"] / cw["total_s"] >= 100,
+        ),
+        (
+            "(4) / (1): daily vs full backfill",
+            daily["total_s"] / cw["total_s"],
+            "< 0.10",
+            daily["total_s"] / cw["total_s"] < 0.10,
+        ),
+        (
+            "GX / (1): validation share of the pipeline",
+            gx / cw["total_s"],
+            "< 0.25",
+            gx / cw["total_s"] < 0.25,
+        ),
         ("peak memory of (1), MB", cw["peak_rss_mb"], "< 2048", cw["peak_rss_mb"] < 2048),
         ("peak memory of (4), MB", daily["peak_rss_mb"], "< 2048", daily["peak_rss_mb"] < 2048),
     ]

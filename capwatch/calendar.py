@@ -40,4 +40,6 @@ def is_trading_day(d: date) -> bool:
 
 def previous_trading_day(d: date) -> date:
     """The last session strictly before ``d``."""
-    return nyse().date_to_session(pd.Timestamp(d) - pd.Timedelta(days=1), direction="previous").date()
+    return (
+        nyse().date_to_session(pd.Timestamp(d) - pd.Timedelta(days=1), direction="previous").date()
+    )

@@ -23,13 +23,20 @@ from capwatch.settings import Settings, SettingsError
 
 
 def _db_option(f):
-    return click.option("--db", type=click.Path(dir_okay=False), default=None,
-                        help="DuckDB warehouse file (default ./capwatch.duckdb, or CAPWATCH_DB).")(f)
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="DuckDB warehouse file (default ./capwatch.duckdb, or CAPWATCH_DB).",
+    )(f)
 
 
 def _source_option(f):
-    return click.option("--source", default=None,
-                        help="yahoo (default, or CAPWATCH_SOURCE), csv:DIR, replay:demo or replay:csv:DIR.")(f)
+    return click.option(
+        "--source",
+        default=None,
+        help="yahoo (default, or CAPWATCH_SOURCE), csv:DIR, replay:demo or replay:csv:DIR.",
+    )(f)
 
 
 def _tickers(value: str | None) -> list[str] | None:
@@ -84,7 +91,9 @@ def _report_run(summary, db: Path) -> None:
         click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
     if summary.alerts:
         a = summary.alerts
-        click.echo(f"alerts: {a.new_events} new events, {a.sent} deliveries sent, {a.failed} failed (retried next run)")
+        click.echo(
+            f"alerts: {a.new_events} new events, {a.sent} deliveries sent, {a.failed} failed (retried next run)"
+        )
 
 
 def _run_flow(name: str, **kwargs):
@@ -98,8 +107,15 @@ def _run_flow(name: str, **kwargs):
     flow = _flow(name)
     try:
         return flow(**kwargs)
-    except (SourceUnreachable, WarehouseError, InvalidSymbol, FileNotFoundError, ValueError, ModelGateFailed,
-            AlertConfigError) as exc:
+    except (
+        SourceUnreachable,
+        WarehouseError,
+        InvalidSymbol,
+        FileNotFoundError,
+        ValueError,
+        ModelGateFailed,
+        AlertConfigError,
+    ) as exc:
         _fail(str(exc))
 
 
@@ -115,7 +131,9 @@ def main() -> None:
 
 @main.command()
 @_db_option
-@click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
+@click.option(
+    "--tickers", default=None, help="Comma-separated tickers (default: the configured universe)."
+)
 @_source_option
 def run(db: str | None, tickers: str | None, source: str | None) -> None:
     """Run the daily flow: recent days for the universe, then the models.
@@ -125,37 +143,73 @@ def run(db: str | None, tickers: str | None, source: str | None) -> None:
     Example: capwatch run --db capwatch.duckdb
     """
     settings = _settings(db_path=db, source=source)
-    summary = _run_flow("daily", tickers=_tickers(tickers), source=settings.source, db=str(settings.db_path))
+    summary = _run_flow(
+        "daily", tickers=_tickers(tickers), source=settings.source, db=str(settings.db_path)
+    )
     _report_run(summary, settings.db_path)
 
 
 @main.command()
 @_db_option
-@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First date, YYYY-MM-DD.")
-@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last date, YYYY-MM-DD.")
-@click.option("--tickers", default=None, help="Comma-separated tickers (default: the configured universe).")
+@click.option(
+    "--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First date, YYYY-MM-DD."
+)
+@click.option(
+    "--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last date, YYYY-MM-DD."
+)
+@click.option(
+    "--tickers", default=None, help="Comma-separated tickers (default: the configured universe)."
+)
 @_source_option
-@click.option("--alert-history", is_flag=True, help="Also send alerts for events in the range (default: record only).")
-@click.option("--refresh", is_flag=True, help="Fetch the whole range again, even the parts already loaded.")
-def backfill(db: str | None, start, end, tickers: str | None, source: str | None, alert_history: bool,
-             refresh: bool) -> None:
+@click.option(
+    "--alert-history",
+    is_flag=True,
+    help="Also send alerts for events in the range (default: record only).",
+)
+@click.option(
+    "--refresh", is_flag=True, help="Fetch the whole range again, even the parts already loaded."
+)
+def backfill(
+    db: str | None,
+    start,
+    end,
+    tickers: str | None,
+    source: str | None,
+    alert_history: bool,
+    refresh: bool,
+) -> None:
     """Load a date range (only what is not loaded yet), then rebuild the models.
 
     Example: capwatch backfill --start 2024-01-01 --end 2024-12-31 --tickers NVDA,AAPL
     """
     settings = _settings(db_path=db, source=source)
-    summary = _run_flow("backfill", start=start.date(), end=end.date(), tickers=_tickers(tickers),
-                        source=settings.source, db=str(settings.db_path), alert_history=alert_history,
-                        refresh=refresh)
+    summary = _run_flow(
+        "backfill",
+        start=start.date(),
+        end=end.date(),
+        tickers=_tickers(tickers),
+        source=settings.source,
+        db=str(settings.db_path),
+        alert_history=alert_history,
+        refresh=refresh,
+    )
     _report_run(summary, settings.db_path)
 
 
 @main.command()
 @_db_option
 @click.option("--top", default=10, show_default=True, help="How many rows.")
-@click.option("--by", type=click.Choice(["usd", "pct"]), default="usd", show_default=True, help="Rank by dollars or percent.")
+@click.option(
+    "--by",
+    type=click.Choice(["usd", "pct"]),
+    default="usd",
+    show_default=True,
+    help="Rank by dollars or percent.",
+)
 @click.option("--ticker", default=None, help="Only this ticker.")
-@click.option("--on", "on", default=None, type=click.DateTime(["%Y-%m-%d"]), help="Only this trading day.")
+@click.option(
+    "--on", "on", default=None, type=click.DateTime(["%Y-%m-%d"]), help="Only this trading day."
+)
 def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
     """Show the largest one-day market-cap losses.
 
@@ -174,7 +228,9 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
             rows = largest_losses(con, top=top, by=by, ticker=t, on=on.date() if on else None)
         except Exception as exc:  # a warehouse without models yet
             if "largest_losses" in str(exc):
-                _fail(f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first")
+                _fail(
+                    f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first"
+                )
             raise
     click.echo(format_losses(rows))
 
@@ -194,9 +250,14 @@ def quality(db: str | None, limit: int) -> None:
 
 
 @main.command()
-@click.option("--db", type=click.Path(dir_okay=False), default="capwatch-demo.duckdb", show_default=True,
-              help="Where the demo warehouse goes (never CAPWATCH_DB: the demo does not write generated "
-                   "companies into your warehouse).")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default="capwatch-demo.duckdb",
+    show_default=True,
+    help="Where the demo warehouse goes (never CAPWATCH_DB: the demo does not write generated "
+    "companies into your warehouse).",
+)
 @click.option("--tickers", default=30, show_default=True, help="How many generated tickers.")
 def demo(db: str, tickers: int) -> None:
     """Run the whole pipeline offline on a generated market, through the real yfinance code path.
@@ -215,16 +276,26 @@ def demo(db: str, tickers: int) -> None:
     csv_dir = Path(tempfile.mkdtemp(prefix="capwatch-demo-"))
     market.write_csv(csv_dir)
     start, end = market.prices["date"].min().date(), market.prices["date"].max().date()
-    click.echo(f"demo: {tickers} generated tickers, {start}..{end}, served offline through yfinance -> {path}")
-    summary = _run_flow("backfill", start=start, end=end, tickers=tickers_for(tickers),
-                        source=f"replay:csv:{csv_dir}", db=str(path))
+    click.echo(
+        f"demo: {tickers} generated tickers, {start}..{end}, served offline through yfinance -> {path}"
+    )
+    summary = _run_flow(
+        "backfill",
+        start=start,
+        end=end,
+        tickers=tickers_for(tickers),
+        source=f"replay:csv:{csv_dir}",
+        db=str(path),
+    )
     _report_run(summary, path)
     with _read_only(settings) as con:
         click.echo(f"\nLargest one-day losses on {market.crash_day}:")
         click.echo(format_losses(largest_losses(con, top=5, on=market.crash_day)))
         click.echo("\nLargest one-day losses in history:")
         click.echo(format_losses(largest_losses(con, top=5)))
-    click.echo(f"\nQuery it yourself: duckdb {path} \"select * from largest_losses order by rank_usd limit 10\"")
+    click.echo(
+        f'\nQuery it yourself: duckdb {path} "select * from largest_losses order by rank_usd limit 10"'
+    )
 
 
 @main.group()
@@ -241,14 +312,17 @@ def alerts_list(db: str | None, limit: int) -> None:
     Example: capwatch alerts list --limit 5
     """
     with _read_only(_settings(db_path=db)) as con:
-        rows = con.execute("""
+        rows = con.execute(
+            """
             select e.date, e.rule, e.company, e.notify, e.message,
                    count(*) filter (where d.status = 'sent') as sent,
                    count(*) filter (where d.status = 'failed') as failed
             from alert_events e
             left join alert_deliveries d on d.rule = e.rule and d.company = e.company and d.date = e.date
             group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit ?
-        """, [limit]).fetchall()
+        """,
+            [limit],
+        ).fetchall()
     for d, rule, _company, notify, message, sent, failed in rows:
         state = f"sent {sent}, failed {failed}" if notify else "recorded only (backfill)"
         click.echo(f"{d}  {rule:<14} {message}  [{state}]")
@@ -269,8 +343,20 @@ def alerts_test() -> None:
     except AlertConfigError as exc:
         _fail(str(exc))
     if not config.channels:
-        _fail("no alert channels configured (capwatch/alerts/alerts.toml [channels] urls, or CAPWATCH_ALERT_URLS)")
-    ev = Event("test", "TEST", date.today(), "TEST", -12.34, -1.5e9, 1.2e10, 1, "capwatch test alert: TEST -12.34% — market cap -$1.5B")
+        _fail(
+            "no alert channels configured (capwatch/alerts/alerts.toml [channels] urls, or CAPWATCH_ALERT_URLS)"
+        )
+    ev = Event(
+        "test",
+        "TEST",
+        date.today(),
+        "TEST",
+        -12.34,
+        -1.5e9,
+        1.2e10,
+        1,
+        "capwatch test alert: TEST -12.34% — market cap -$1.5B",
+    )
     bad = 0
     for ch in config.channels:
         try:

@@ -7,7 +7,9 @@ from datetime import date, timedelta
 import duckdb
 
 
-def missing(con: duckdb.DuckDBPyConnection, tickers: list[str], start: date, end: date) -> dict[str, list[tuple[date, date]]]:
+def missing(
+    con: duckdb.DuckDBPyConnection, tickers: list[str], start: date, end: date
+) -> dict[str, list[tuple[date, date]]]:
     """For each ticker, the parts of [start, end] no completed chunk covers (like SQLMesh's intervals)."""
     rows = con.execute(
         "select ticker, start_date, end_date from load_intervals "
@@ -47,7 +49,9 @@ def split_range(start: date, end: date, years: int) -> list[tuple[date, date]]:
     return pieces
 
 
-def plan_chunks(gaps: dict[str, list[tuple[date, date]]], chunk_size: int, chunk_years: int) -> list[tuple[list[str], date, date]]:
+def plan_chunks(
+    gaps: dict[str, list[tuple[date, date]]], chunk_size: int, chunk_years: int
+) -> list[tuple[list[str], date, date]]:
     """Chunks of (tickers, start, end): tickers sharing a missing range are batched together."""
     by_range: dict[tuple[date, date], list[str]] = {}
     for t, ranges in gaps.items():
@@ -57,11 +61,13 @@ def plan_chunks(gaps: dict[str, list[tuple[date, date]]], chunk_size: int, chunk
     chunks = []
     for (s, e), ts in sorted(by_range.items()):
         for i in range(0, len(ts), chunk_size):
-            chunks.append((ts[i:i + chunk_size], s, e))
+            chunks.append((ts[i : i + chunk_size], s, e))
     return chunks
 
 
-def record(con: duckdb.DuckDBPyConnection, tickers: list[str], start: date, end: date, run_id: str) -> None:
+def record(
+    con: duckdb.DuckDBPyConnection, tickers: list[str], start: date, end: date, run_id: str
+) -> None:
     """Mark [start, end] loaded for these tickers (call inside the load's transaction)."""
     con.executemany(
         "insert into load_intervals values (?, ?, ?, ?, current_timestamp)",

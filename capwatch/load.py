@@ -35,12 +35,20 @@ class LoadResult:
     by_table: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return (f"{self.inserted} rows inserted, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.quarantined} quarantined")
+        return (
+            f"{self.inserted} rows inserted, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.quarantined} quarantined"
+        )
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, source: str,
-            loaded_at: datetime, run_id: str) -> tuple[int, int, int, date | None]:
+def _upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    frame: pd.DataFrame,
+    source: str,
+    loaded_at: datetime,
+    run_id: str,
+) -> tuple[int, int, int, date | None]:
     """Insert new keys, replace changed rows; return (inserted, updated, unchanged, earliest date changed)."""
     if frame.empty:
         return 0, 0, 0, None
@@ -58,7 +66,8 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
     # The first day whose market caps this change can move (a count counts from its report date).
     effective = "coalesce(reported_date, as_of)" if table is SHARES else "date"
     n_new, n_changed, earliest = con.execute(
-        f"select count(*) filter (is_new), count(*) filter (not is_new), min({effective}) from _staged").fetchone()
+        f"select count(*) filter (is_new), count(*) filter (not is_new), min({effective}) from _staged"
+    ).fetchone()
     cols = ", ".join(table.columns)
     # Provenance: `source` is a column of every raw table, and part of the key where rows from
     # several sources live side by side (share counts), in which case the batch already has it.
@@ -67,16 +76,33 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: Table, frame: pd.DataFrame, s
     meta_vals = "?, ?" if sourced else "?, ?, ?"
     params = [loaded_at, run_id] if sourced else [source, loaded_at, run_id]
     if n_new:
-        con.execute(f"insert into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where is_new", params)
+        con.execute(
+            f"insert into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where is_new",
+            params,
+        )
     if n_changed:
-        con.execute(f"insert or replace into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where not is_new", params)
+        con.execute(
+            f"insert or replace into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where not is_new",
+            params,
+        )
     con.execute("drop table _staged")
     return n_new, n_changed, len(frame) - n_new - n_changed, earliest
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.DataFrame, *, source: str,
-               run_id: str, flow: str, start: date | None, end: date | None, tickers: list[str],
-               validation: list[GateResult] | None = None, completed: list[str] | None = None) -> LoadResult:
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: Extracted,
+    quarantine: pd.DataFrame,
+    *,
+    source: str,
+    run_id: str,
+    flow: str,
+    start: date | None,
+    end: date | None,
+    tickers: list[str],
+    validation: list[GateResult] | None = None,
+    completed: list[str] | None = None,
+) -> LoadResult:
     """Load one validated batch in a single transaction: all of it lands, or none of it.
 
     ``completed`` names the tickers whose [start, end] is now fully loaded (recorded in
@@ -86,7 +112,12 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
     result = LoadResult(run_id=run_id, quarantined=len(quarantine))
     shares = batch.shares.assign(source=source) if len(batch.shares) else batch.shares
     with transaction(con):
-        for table, frame in ((PRICES, batch.prices), (SPLITS, batch.splits), (DIVIDENDS, batch.dividends), (SHARES, shares)):
+        for table, frame in (
+            (PRICES, batch.prices),
+            (SPLITS, batch.splits),
+            (DIVIDENDS, batch.dividends),
+            (SHARES, shares),
+        ):
             *counts, earliest = _upsert(con, table, frame, source, loaded_at, run_id)
             result.by_table[table.name] = tuple(counts)
             result.inserted += counts[0]
@@ -106,7 +137,20 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, quarantine: pd.
             intervals.record(con, completed, start, end, run_id)
         con.execute(
             "insert into load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, flow, source, tickers, start, end, result.inserted, result.updated, result.unchanged,
-             result.quarantined, [str(p) for p in batch.problems], loaded_at, result.earliest_change],
+            [
+                run_id,
+                flow,
+                source,
+                tickers,
+                start,
+                end,
+                result.inserted,
+                result.updated,
+                result.unchanged,
+                result.quarantined,
+                [str(p) for p in batch.problems],
+                loaded_at,
+                result.earliest_change,
+            ],
         )
     return result

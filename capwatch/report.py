@@ -18,8 +18,13 @@ def fmt_usd(v: float | None) -> str:
     return f"{sign}${a:,.0f}"
 
 
-def largest_losses(con: duckdb.DuckDBPyConnection, top: int = 10, by: str = "usd", ticker: str | None = None,
-                   on: date | None = None) -> list[tuple]:
+def largest_losses(
+    con: duckdb.DuckDBPyConnection,
+    top: int = 10,
+    by: str = "usd",
+    ticker: str | None = None,
+    on: date | None = None,
+) -> list[tuple]:
     """Rows of ``largest_losses``: ranked by dollars or percent, optionally for one ticker or day."""
     if by not in ("usd", "pct"):
         raise ValueError("--by takes usd or pct")
@@ -39,10 +44,24 @@ def largest_losses(con: duckdb.DuckDBPyConnection, top: int = 10, by: str = "usd
 
 
 def format_losses(rows: list[tuple]) -> str:
-    header = (f"{'#usd':>5} {'#pct':>5}  {'ticker':<7} {'date':<10} {'close':>10} {'change':>8} "
-              f"{'market cap change':>18} {'market cap':>11}  company")
+    header = (
+        f"{'#usd':>5} {'#pct':>5}  {'ticker':<7} {'date':<10} {'close':>10} {'change':>8} "
+        f"{'market cap change':>18} {'market cap':>11}  company"
+    )
     lines = [header, "-" * len(header)]
-    for rank_usd, rank_pct, ticker, d, _prev_close, close, pct, usd, _prev_cap, cap, company in rows:
+    for (
+        rank_usd,
+        rank_pct,
+        ticker,
+        d,
+        _prev_close,
+        close,
+        pct,
+        usd,
+        _prev_cap,
+        cap,
+        company,
+    ) in rows:
         lines.append(
             f"{rank_usd:>5} {rank_pct:>5}  {ticker:<7} {d.isoformat():<10} {close:>10,.2f} {pct:>7.2f}% "
             f"{fmt_usd(usd):>18} {fmt_usd(cap).lstrip('+'):>11}  {company if company != ticker else ''}"
@@ -60,16 +79,23 @@ def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
         qualify row_number() over (partition by suite order by validated_at desc) = 1
         order by suite
     """).fetchall()
-    lines = [f"{'suite':<34} {'result':<6} {'rows':>10} {'failed':>8}  {'when':<19}  failed expectations"]
+    lines = [
+        f"{'suite':<34} {'result':<6} {'rows':>10} {'failed':>8}  {'when':<19}  failed expectations"
+    ]
     for suite, passed, rows, failed_rows, _n, failed, at in runs:
-        lines.append(f"{suite:<34} {'pass' if passed else 'FAIL':<6} {rows:>10,} {failed_rows:>8,}  "
-                     f"{at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {'; '.join(failed)}")
+        lines.append(
+            f"{suite:<34} {'pass' if passed else 'FAIL':<6} {rows:>10,} {failed_rows:>8,}  "
+            f"{at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {'; '.join(failed)}"
+        )
     if not runs:
         lines.append("(no validation runs yet)")
-    q = con.execute("""
+    q = con.execute(
+        """
         select dataset, reason, count(*) as n, count(distinct ticker) as tickers, max(quarantined_at) as last
         from quarantine group by dataset, reason order by n desc, dataset limit ?
-    """, [limit]).fetchall()
+    """,
+        [limit],
+    ).fetchall()
     lines += ["", f"{'quarantine: dataset':<22} {'rows':>6} {'tickers':>7}  reason"]
     lines += [f"{d:<22} {n:>6} {t:>7}  {r}" for d, r, n, t, _ in q] or ["(nothing quarantined)"]
     return "\n".join(lines)
@@ -80,20 +106,46 @@ def daily_markdown(con: duckdb.DuckDBPyConnection, summary) -> str:
     (day,) = con.execute("select max(date) from company_daily_moves").fetchone()
     lines = [f"# capwatch daily: {day}", ""]
     if day is not None:
-        rows = con.execute("""
+        rows = con.execute(
+            """
             select company, ticker, change_pct, change_usd, market_cap from company_daily_moves
             where date = ? order by abs(change_usd) desc limit 10
-        """, [day]).fetchall()
-        lines += ["## Largest moves", "", "| company | ticker | change | market cap change | market cap |", "|---|---|---:|---:|---:|"]
-        lines += [f"| {c} | {t} | {p:+.2f}% | {fmt_usd(u)} | {fmt_usd(m).lstrip('+')} |" for c, t, p, u, m in rows]
-    runs = con.execute("""
+        """,
+            [day],
+        ).fetchall()
+        lines += [
+            "## Largest moves",
+            "",
+            "| company | ticker | change | market cap change | market cap |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {c} | {t} | {p:+.2f}% | {fmt_usd(u)} | {fmt_usd(m).lstrip('+')} |"
+            for c, t, p, u, m in rows
+        ]
+    runs = con.execute(
+        """
         select suite, bool_and(passed), sum(rows_checked), sum(rows_failed), list(distinct f) filter (where f is not null)
         from (select *, unnest(case when len(failed) = 0 then [null] else failed end) as f from validation_runs where run_id = ?)
         group by suite order by suite
-    """, [summary.run_id]).fetchall()
-    lines += ["", "## Validation", "", "| suite | result | rows | failed rows | failed expectations |", "|---|---|---:|---:|---|"]
-    lines += [f"| {s} | {'pass' if ok else 'FAIL'} | {n:,} | {bad:,} | {'; '.join(f or [])} |" for s, ok, n, bad, f in runs]
-    lines += ["", f"Loaded {summary.rows_inserted:,} new rows, {summary.rows_updated:,} corrected, "
-                  f"{summary.rows_quarantined:,} quarantined; {len(summary.problems)} problems."]
+    """,
+        [summary.run_id],
+    ).fetchall()
+    lines += [
+        "",
+        "## Validation",
+        "",
+        "| suite | result | rows | failed rows | failed expectations |",
+        "|---|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {s} | {'pass' if ok else 'FAIL'} | {n:,} | {bad:,} | {'; '.join(f or [])} |"
+        for s, ok, n, bad, f in runs
+    ]
+    lines += [
+        "",
+        f"Loaded {summary.rows_inserted:,} new rows, {summary.rows_updated:,} corrected, "
+        f"{summary.rows_quarantined:,} quarantined; {len(summary.problems)} problems.",
+    ]
     lines += [f"- {p}" for p in summary.problems[:20]]
     return "\n".join(lines)

@@ -24,7 +24,9 @@ def project_dir(name: str) -> Path:
     checkout = _CHECKOUT / name
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError(f"capwatch is installed without its {name}/ folder (looked in {packaged} and {checkout})")
+    raise FileNotFoundError(
+        f"capwatch is installed without its {name}/ folder (looked in {packaged} and {checkout})"
+    )
 
 
 def transforms_dir() -> Path:

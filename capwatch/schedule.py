@@ -26,29 +26,38 @@ def holidays(start: date, end: date) -> list[date]:
     """Weekdays in [start, end] on which the NYSE does not trade."""
     cal = nyse()
     weekdays = pd.bdate_range(start, end)
-    sessions = set(cal.sessions_in_range(max(pd.Timestamp(start), cal.first_session),
-                                         min(pd.Timestamp(end), cal.last_session)).date)
+    sessions = set(
+        cal.sessions_in_range(
+            max(pd.Timestamp(start), cal.first_session), min(pd.Timestamp(end), cal.last_session)
+        ).date
+    )
     return [d.date() for d in weekdays if d.date() not in sessions]
 
 
 def daily_rrule(at: time, first_year: int, last_year: int) -> str:
     """Mon-Fri at ``at`` (New York wall time) from Jan 1 of first_year, NYSE holidays excluded through last_year."""
     stamp = f"T{at.hour:02d}{at.minute:02d}00"
-    exdates = ",".join(d.strftime("%Y%m%d") + stamp for d in holidays(date(first_year, 1, 1), date(last_year, 12, 31)))
-    return (f"DTSTART:{first_year}0101{stamp}\n"
-            f"RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR\n"
-            f"EXDATE:{exdates}")
+    exdates = ",".join(
+        d.strftime("%Y%m%d") + stamp
+        for d in holidays(date(first_year, 1, 1), date(last_year, 12, 31))
+    )
+    return (
+        f"DTSTART:{first_year}0101{stamp}\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR\nEXDATE:{exdates}"
+    )
 
 
 def render(text: str, first_year: int, last_year: int) -> str:
     """Replace each generated rrule block in prefect.yaml (between the marker comments)."""
+
     def block(m: re.Match) -> str:
         indent, hh, mm = m.group(1), int(m.group(2)), int(m.group(3))
         rule = daily_rrule(time(hh, mm), first_year, last_year)
         body = "\n".join(f"{indent}  {line}" for line in rule.splitlines())
         return f"{indent}# generated: nyse-rrule {hh:02d}:{mm:02d}\n{indent}rrule: |-\n{body}\n{indent}# end generated"
 
-    pattern = re.compile(r"^( *)# generated: nyse-rrule (\d\d):(\d\d)\n.*?^ *# end generated", re.S | re.M)
+    pattern = re.compile(
+        r"^( *)# generated: nyse-rrule (\d\d):(\d\d)\n.*?^ *# end generated", re.S | re.M
+    )
     return pattern.sub(block, text)
 
 
@@ -73,7 +82,11 @@ MARGIN_DAYS = 180
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", type=Path, help="prefect.yaml to update in place")
-    ap.add_argument("--check", type=Path, help=f"prefect.yaml: exit 1 when its holidays run out within {MARGIN_DAYS} days")
+    ap.add_argument(
+        "--check",
+        type=Path,
+        help=f"prefect.yaml: exit 1 when its holidays run out within {MARGIN_DAYS} days",
+    )
     ap.add_argument("--first-year", type=int, default=2026)
     ap.add_argument("--last-year", type=int, default=2030)
     args = ap.parse_args()

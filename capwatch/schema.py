@@ -51,20 +51,43 @@ PRICES = Table(
     "prices_daily",
     ("ticker", "date"),
     ("open", "high", "low", "close", "volume"),
-    {"ticker": "varchar", "date": "date", "open": "double", "high": "double", "low": "double",
-     "close": "double", "volume": "bigint"},
+    {
+        "ticker": "varchar",
+        "date": "date",
+        "open": "double",
+        "high": "double",
+        "low": "double",
+        "close": "double",
+        "volume": "bigint",
+    },
     "date",
 )
-SPLITS = Table("splits", ("ticker", "date"), ("ratio",),
-               {"ticker": "varchar", "date": "date", "ratio": "double"}, "date")
-DIVIDENDS = Table("dividends", ("ticker", "date"), ("dividend",),
-                  {"ticker": "varchar", "date": "date", "dividend": "double"}, "date")
+SPLITS = Table(
+    "splits",
+    ("ticker", "date"),
+    ("ratio",),
+    {"ticker": "varchar", "date": "date", "ratio": "double"},
+    "date",
+)
+DIVIDENDS = Table(
+    "dividends",
+    ("ticker", "date"),
+    ("dividend",),
+    {"ticker": "varchar", "date": "date", "dividend": "double"},
+    "date",
+)
 SHARES = Table(
     "shares_outstanding",
     ("ticker", "share_class", "as_of", "source"),
     ("shares", "reported_date"),
-    {"ticker": "varchar", "share_class": "varchar", "as_of": "date", "source": "varchar",
-     "shares": "bigint", "reported_date": "date"},
+    {
+        "ticker": "varchar",
+        "share_class": "varchar",
+        "as_of": "date",
+        "source": "varchar",
+        "shares": "bigint",
+        "reported_date": "date",
+    },
     "as_of",
     load_keys=("source",),
 )

@@ -86,7 +86,9 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)}={getattr(self, name)}: must be at least 1")
         if self.yahoo_retries < 0 or self.yahoo_backoff_seconds < 0 or self.replay_latency < 0:
-            raise SettingsError("CAPWATCH_YAHOO_RETRIES, _BACKOFF_SECONDS and CAPWATCH_REPLAY_LATENCY cannot be negative")
+            raise SettingsError(
+                "CAPWATCH_YAHOO_RETRIES, _BACKOFF_SECONDS and CAPWATCH_REPLAY_LATENCY cannot be negative"
+            )
         check_source(self.source)
 
 
@@ -95,9 +97,12 @@ SOURCES_HELP = "use 'yahoo', 'csv:DIR', 'replay:demo' or 'replay:csv:DIR'"
 
 def check_source(spec: str) -> str:
     """A source spec as ``capwatch.extract.make_source`` takes it, or ``SettingsError``."""
-    body = spec[len("replay:"):] if spec.startswith("replay:") else spec
-    ok = (body == "yahoo" and body == spec) or (body == "demo" and body != spec) or (
-        body.startswith("csv:") and len(body) > 4)
+    body = spec[len("replay:") :] if spec.startswith("replay:") else spec
+    ok = (
+        (body == "yahoo" and body == spec)
+        or (body == "demo" and body != spec)
+        or (body.startswith("csv:") and len(body) > 4)
+    )
     if not ok:
         raise SettingsError(f"source {spec!r}: {SOURCES_HELP}")
     return spec

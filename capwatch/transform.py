@@ -52,7 +52,11 @@ class Model:
 
     def select(self, since: date) -> str:
         """The model's SELECT reading inputs from ``since`` minus its lookback."""
-        lower = since - timedelta(days=self.lookback_days) if since > _EPOCH + timedelta(days=self.lookback_days) else _EPOCH
+        lower = (
+            since - timedelta(days=self.lookback_days)
+            if since > _EPOCH + timedelta(days=self.lookback_days)
+            else _EPOCH
+        )
         return self.sql.replace("__since__", f"DATE '{lower.isoformat()}'")
 
 
@@ -65,15 +69,27 @@ def load_models(directory: Path | None = None) -> list[Model]:
     files = sorted(f for folder in MODEL_FOLDERS for f in (directory / folder).glob("*.sql"))
     texts = {f.stem: f.read_text() for f in files}
     if len(texts) != len(files):
-        raise ValueError(f"two models in {directory} share a name: every model file name must be unique")
+        raise ValueError(
+            f"two models in {directory} share a name: every model file name must be unique"
+        )
     models = {}
     for name, sql in texts.items():
         body = _COMMENT.sub(" ", sql)
-        deps = {other for other in texts if other != name and re.search(rf"\b{re.escape(other)}\b", body)}
+        deps = {
+            other
+            for other in texts
+            if other != name and re.search(rf"\b{re.escape(other)}\b", body)
+        }
         first = sql.split("\n", 1)[0].strip()
         inc = _INCREMENTAL.search(first + "\n")
-        models[name] = Model(name, sql, frozenset(deps), inc is not None, int(inc.group(1) or 0) if inc else 0,
-                             view=first == "-- view")
+        models[name] = Model(
+            name,
+            sql,
+            frozenset(deps),
+            inc is not None,
+            int(inc.group(1) or 0) if inc else 0,
+            view=first == "-- view",
+        )
     order = TopologicalSorter({m.name: m.depends_on for m in models.values()}).static_order()
     return [models[n] for n in order]
 
@@ -92,9 +108,14 @@ def rename_models(sql: str, names: list[str], suffix: str) -> str:
     return re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", rf"\1{suffix}", sql)
 
 
-def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
-               models: list[Model] | None = None, run_id: str = "manual", since: date | None = None,
-               record: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> list[ModelRun]:
+def run_models(
+    con: duckdb.DuckDBPyConnection,
+    check: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    models: list[Model] | None = None,
+    run_id: str = "manual",
+    since: date | None = None,
+    record: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> list[ModelRun]:
     """Build every model and publish them all at once; ``check(con, suffix)`` runs on the built,
     unpublished models and may raise, which leaves the published models as they were.
 
@@ -122,10 +143,17 @@ def run_models(con: duckdb.DuckDBPyConnection, check: Callable[[duckdb.DuckDBPyC
             target = model.name + suffix
             if incremental and model.incremental:
                 con.execute(f"delete from {target} where date >= ?", [since])
-                con.execute(f"insert into {target} select * from (\n{model.select(since)}\n) where date >= ?", [since])
-                rows = con.execute(f"select count(*) from {target} where date >= ?", [since]).fetchone()[0]
+                con.execute(
+                    f"insert into {target} select * from (\n{model.select(since)}\n) where date >= ?",
+                    [since],
+                )
+                rows = con.execute(
+                    f"select count(*) from {target} where date >= ?", [since]
+                ).fetchone()[0]
             else:
-                con.execute(f"create or replace table {target} as\n{rename_models(model.select(_EPOCH), names, suffix)}")
+                con.execute(
+                    f"create or replace table {target} as\n{rename_models(model.select(_EPOCH), names, suffix)}"
+                )
                 (rows,) = con.execute(f"select count(*) from {target}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
         if check is not None:
@@ -163,11 +191,14 @@ def pending_since(con: duckdb.DuckDBPyConnection) -> tuple[bool, date | None]:
         return True, None
     changed, since = con.execute(
         "select count(*) > 0, min(earliest_change) from load_runs where loaded_at > ? and earliest_change is not null",
-        [last]).fetchone()
+        [last],
+    ).fetchone()
     return bool(changed), since
 
 
-def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = False) -> list[ModelRun]:
+def build_and_gate(
+    con: duckdb.DuckDBPyConnection, run_id: str, full: bool = False
+) -> list[ModelRun]:
     """Build the models (incrementally from the earliest change loaded since the last build, or in
     full) and pass them through the model gate before publishing.
 
@@ -180,9 +211,15 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
 
     def check(c: duckdb.DuckDBPyConnection, suffix: str) -> None:
         names = [m.name for m in models]
-        results.append(audit_models(c, lambda sql: rename_models(sql, names, suffix), since if not suffix else None))
+        results.append(
+            audit_models(
+                c, lambda sql: rename_models(sql, names, suffix), since if not suffix else None
+            )
+        )
         if not all(r.passed for r in results):
-            raise ModelGateFailed("model gate failed, previous models kept:\n" + describe_failures(results))
+            raise ModelGateFailed(
+                "model gate failed, previous models kept:\n" + describe_failures(results)
+            )
 
     todo, since = (True, None) if full else pending_since(con)
     if not todo:
@@ -193,7 +230,9 @@ def build_and_gate(con: duckdb.DuckDBPyConnection, run_id: str, full: bool = Fal
         c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
 
     try:
-        return run_models(con, check=check, models=models, run_id=run_id, since=since, record=record)
+        return run_models(
+            con, check=check, models=models, run_id=run_id, since=since, record=record
+        )
     finally:
         if results:
             record_validation(con, results, run_id)

@@ -23,12 +23,18 @@ def _open(path: Path, read_only: bool, memory_limit: str | None) -> duckdb.DuckD
     try:
         return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
     except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
-        raise WarehouseError(f"CAPWATCH_DUCKDB_MEMORY_LIMIT={memory_limit!r} is not a memory size DuckDB accepts "
-                             f"(e.g. 1GB, 800MB): {exc}") from exc
+        raise WarehouseError(
+            f"CAPWATCH_DUCKDB_MEMORY_LIMIT={memory_limit!r} is not a memory size DuckDB accepts "
+            f"(e.g. 1GB, 800MB): {exc}"
+        ) from exc
 
 
-def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.0,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | str,
+    read_only: bool = False,
+    wait_seconds: float = 30.0,
+    memory_limit: str | None = None,
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, waiting up to ``wait_seconds`` while another process writes it.
 
     DuckDB lets one process at a time hold a file for writing. A second writer waits here, then
@@ -37,7 +43,9 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.
     """
     path = Path(path)
     if read_only and not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: run `capwatch backfill` or `capwatch demo` first")
+        raise WarehouseError(
+            f"no warehouse at {path}: run `capwatch backfill` or `capwatch demo` first"
+        )
     if path.exists() and path.is_file() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             head = fh.read(16)
@@ -55,7 +63,9 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.
         except duckdb.IOException as exc:
             msg = str(exc)
             if "not a valid DuckDB database file" in msg:
-                raise WarehouseError(f"{path} is not a DuckDB database file (left untouched)") from exc
+                raise WarehouseError(
+                    f"{path} is not a DuckDB database file (left untouched)"
+                ) from exc
             if "lock" not in msg.lower() or time.monotonic() >= deadline:
                 if "lock" in msg.lower():
                     raise WarehouseError(
@@ -71,8 +81,9 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float = 30.
 
 
 @contextmanager
-def connection(path: Path | str, read_only: bool = False,
-               memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connection(
+    path: Path | str, read_only: bool = False, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the file."""
     con = connect(path, read_only=read_only, memory_limit=memory_limit)
     try:
@@ -83,7 +94,9 @@ def connection(path: Path | str, read_only: bool = False,
 
 def open_warehouse(settings: Settings, read_only: bool = False):
     """The warehouse of ``settings`` (its path and memory cap) as a context manager that closes it."""
-    return connection(settings.db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+    return connection(
+        settings.db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit
+    )
 
 
 @contextmanager
@@ -123,6 +136,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             continue
         with transaction(con):
             con.execute(path.read_text())
-            con.execute("insert into schema_migrations (version, name) values (?, ?)", [version, name])
+            con.execute(
+                "insert into schema_migrations (version, name) values (?, ?)", [version, name]
+            )
         applied.append(name)
     return applied

@@ -48,14 +48,36 @@ def extract(source: Source, tickers: list[str], start: date, end: date) -> Extra
 
 
 @task(name="validate-and-load", cache_policy=NO_CACHE)
-def validate_and_load(settings: Settings, batch: Extracted, *, source: str, run_id: str, flow_name: str,
-                      tickers: list[str], start: date, end: date, today: date, record_interval: bool) -> LoadResult:
+def validate_and_load(
+    settings: Settings,
+    batch: Extracted,
+    *,
+    source: str,
+    run_id: str,
+    flow_name: str,
+    tickers: list[str],
+    start: date,
+    end: date,
+    today: date,
+    record_interval: bool,
+) -> LoadResult:
     clean, quarantine, validation = gate_raw(batch, today)
     failed = {p.ticker for p in batch.problems if p.dataset == "prices"}
     completed = [t for t in tickers if t not in failed] if record_interval else None
     with open_warehouse(settings) as con:
-        return load_batch(con, clean, quarantine, source=source, run_id=run_id, flow=flow_name,
-                          start=start, end=end, tickers=tickers, validation=validation, completed=completed)
+        return load_batch(
+            con,
+            clean,
+            quarantine,
+            source=source,
+            run_id=run_id,
+            flow=flow_name,
+            start=start,
+            end=end,
+            tickers=tickers,
+            validation=validation,
+            completed=completed,
+        )
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
@@ -73,7 +95,9 @@ class AlertSummary:
 
 
 @task(name="alert", cache_policy=NO_CACHE)
-def alert(settings: Settings, config: AlertConfig, run_id: str, since: date, notify_since: date | None) -> AlertSummary:
+def alert(
+    settings: Settings, config: AlertConfig, run_id: str, since: date, notify_since: date | None
+) -> AlertSummary:
     """Record new events and deliver pending ones. A channel that is down never fails the run."""
     logger = get_run_logger()
     with open_warehouse(settings) as con:
@@ -123,21 +147,41 @@ def ny_today() -> date:
     return datetime.now(NEW_YORK).date()
 
 
-def _ingest(flow_name: str, settings: Settings, plan: list[tuple[list[str], date, date]],
-            summary: RunSummary, record_intervals: bool) -> None:
+def _ingest(
+    flow_name: str,
+    settings: Settings,
+    plan: list[tuple[list[str], date, date]],
+    summary: RunSummary,
+    record_intervals: bool,
+) -> None:
     """Extract, validate and load each (tickers, start, end) chunk; one transaction per chunk."""
     logger = get_run_logger()
     source = make_source(settings)
     today = ny_today()
     summary.chunks = plan
     summary.tickers = len({t for tickers, _, _ in plan for t in tickers})
-    progress = create_progress_artifact(progress=0.0, description=f"capwatch {flow_name}: chunks loaded") if plan else None
+    progress = (
+        create_progress_artifact(progress=0.0, description=f"capwatch {flow_name}: chunks loaded")
+        if plan
+        else None
+    )
     for i, (tickers, start, end) in enumerate(plan, 1):
         label = ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
-        batch = extract.with_options(task_run_name=f"extract {label} {start}..{end}")(source, tickers, start, end)
+        batch = extract.with_options(task_run_name=f"extract {label} {start}..{end}")(
+            source, tickers, start, end
+        )
         result = validate_and_load.with_options(task_run_name=f"load {label} {start}..{end}")(
-            settings, batch, source=source.name, run_id=summary.run_id, flow_name=flow_name,
-            tickers=tickers, start=start, end=end, today=today, record_interval=record_intervals)
+            settings,
+            batch,
+            source=source.name,
+            run_id=summary.run_id,
+            flow_name=flow_name,
+            tickers=tickers,
+            start=start,
+            end=end,
+            today=today,
+            record_interval=record_intervals,
+        )
         summary.load.append(result)
         summary.problems += batch.problems
         logger.info("[%d/%d] %s..%s %s: %s", i, len(plan), start, end, label, result)
@@ -148,13 +192,21 @@ def _ingest(flow_name: str, settings: Settings, plan: list[tuple[list[str], date
 
 
 def _chunks(tickers: list[str], size: int) -> list[list[str]]:
-    return [tickers[i:i + size] for i in range(0, len(tickers), size)]
+    return [tickers[i : i + size] for i in range(0, len(tickers), size)]
 
 
 @flow(name="capwatch-backfill", log_prints=True, timeout_seconds=12 * 3600)
-def backfill(start: date, end: date, tickers: list[str] | None = None, source: str | None = None,
-             db: str | None = None, chunk_size: int | None = None, chunk_years: int = 5,
-             alert_history: bool = False, refresh: bool = False) -> RunSummary:
+def backfill(
+    start: date,
+    end: date,
+    tickers: list[str] | None = None,
+    source: str | None = None,
+    db: str | None = None,
+    chunk_size: int | None = None,
+    chunk_years: int = 5,
+    alert_history: bool = False,
+    refresh: bool = False,
+) -> RunSummary:
     """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
 
     Only what ``load_intervals`` does not cover is fetched, in chunks of ``chunk_size`` tickers by
@@ -173,59 +225,104 @@ def backfill(start: date, end: date, tickers: list[str] | None = None, source: s
     for p in bad:
         logger.error("%s", p)
     with open_warehouse(settings) as con:
-        gaps = {t: [(start, end)] for t in good} if refresh else intervals.missing(con, good, start, end)
+        gaps = (
+            {t: [(start, end)] for t in good}
+            if refresh
+            else intervals.missing(con, good, start, end)
+        )
     plan = intervals.plan_chunks(gaps, settings.chunk_size, chunk_years)
     if not plan:
-        summary.skipped = f"{start}..{end} is already loaded for {len(good)} tickers: nothing to fetch"
+        summary.skipped = (
+            f"{start}..{end} is already loaded for {len(good)} tickers: nothing to fetch"
+        )
         logger.info(summary.skipped)
     else:
-        logger.info("backfill %s..%s: %d chunks to load (%d of %d tickers have gaps)", start, end, len(plan),
-                    len(gaps), len(good))
+        logger.info(
+            "backfill %s..%s: %d chunks to load (%d of %d tickers have gaps)",
+            start,
+            end,
+            len(plan),
+            len(gaps),
+            len(good),
+        )
     _ingest("backfill", settings, plan, summary, record_intervals=True)
     summary.models = build_models(settings, summary.run_id)
-    summary.alerts = alert(settings, alert_config, summary.run_id, since=start,
-                           notify_since=start if alert_history else None)
+    summary.alerts = alert(
+        settings,
+        alert_config,
+        summary.run_id,
+        since=start,
+        notify_since=start if alert_history else None,
+    )
     return summary
 
 
 @flow(name="capwatch-daily", log_prints=True, timeout_seconds=2 * 3600)
-def daily(tickers: list[str] | None = None, source: str | None = None, db: str | None = None,
-          history_years: int | None = None, today: date | None = None) -> RunSummary:
+def daily(
+    tickers: list[str] | None = None,
+    source: str | None = None,
+    db: str | None = None,
+    history_years: int | None = None,
+    today: date | None = None,
+) -> RunSummary:
     """Fetch the recent days for the universe, rebuild the models, alert.
 
     Each ticker is fetched from a week before its newest stored day (so late corrections land);
     a ticker with nothing stored first gets ``history_years`` of history. On a day the NYSE does
     not trade, with the warehouse up to date, it does nothing and says so.
     """
-    settings = Settings.from_env(db_path=db, tickers=tickers, history_years=history_years, source=source)
+    settings = Settings.from_env(
+        db_path=db, tickers=tickers, history_years=history_years, source=source
+    )
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     today = today or ny_today()
     good, bad = split_valid_symbols(list(settings.tickers))
     summary = RunSummary(run_id=_run_id(), problems=list(bad))
     with open_warehouse(settings) as con:
-        newest = dict(con.execute(
-            "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",
-            [good]).fetchall())
+        newest = dict(
+            con.execute(
+                "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",
+                [good],
+            ).fetchall()
+        )
     if not is_trading_day(today):
         last_session = previous_trading_day(today)
         if good and all(newest.get(t) == last_session for t in good):
-            summary.skipped = f"{today} is not an NYSE trading day and {last_session} is loaded: nothing to do"
+            summary.skipped = (
+                f"{today} is not an NYSE trading day and {last_session} is loaded: nothing to do"
+            )
             logger.info(summary.skipped)
             return summary
     default_start = today - timedelta(days=round(365.25 * settings.history_years))
     by_start: dict[date, list[str]] = {}
     for t in good:
-        start = newest[t] - timedelta(days=settings.daily_lookback_days) if t in newest else default_start
+        start = (
+            newest[t] - timedelta(days=settings.daily_lookback_days)
+            if t in newest
+            else default_start
+        )
         by_start.setdefault(start, []).append(t)
-    plan = [(chunk, start, today) for start, ts in sorted(by_start.items()) for chunk in _chunks(ts, settings.chunk_size)]
+    plan = [
+        (chunk, start, today)
+        for start, ts in sorted(by_start.items())
+        for chunk in _chunks(ts, settings.chunk_size)
+    ]
     _ingest("daily", settings, plan, summary, record_intervals=True)
     summary.models = build_models(settings, summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)
-    summary.alerts = alert(settings, alert_config, summary.run_id,
-                           since=min((p[1] for p in plan), default=recent), notify_since=recent)
+    summary.alerts = alert(
+        settings,
+        alert_config,
+        summary.run_id,
+        since=min((p[1] for p in plan), default=recent),
+        notify_since=recent,
+    )
     with open_warehouse(settings, read_only=True) as con:
-        create_markdown_artifact(key="capwatch-daily", markdown=daily_markdown(con, summary),
-                                 description=f"capwatch daily run for {today}")
+        create_markdown_artifact(
+            key="capwatch-daily",
+            markdown=daily_markdown(con, summary),
+            description=f"capwatch daily run for {today}",
+        )
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -77,3 +78,30 @@ def prefect_harness():
 
 def table(con, name: str, order: str) -> pd.DataFrame:
     return con.execute(f"select * from {name} order by {order}").df()
+
+
+# Literal rows straight into the raw tables, for the model tests (provenance: source 'test').
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def insert_prices(con, rows) -> None:
+    """(ticker, date, close): open = high = low = close, volume 0."""
+    con.executemany(
+        "insert into prices_daily values (?, ?, ?, ?, ?, ?, 0, 'test', ?, 'r')",
+        [(t, d, c, c, c, c, NOW) for t, d, c in rows],
+    )
+
+
+def insert_shares(con, rows) -> None:
+    """(ticker, share_class, as_of, shares, reported_date)."""
+    con.executemany(
+        "insert into shares_outstanding values (?, ?, ?, ?, ?, 'test', ?, 'r')",
+        [(t, cls, as_of, n, rep, NOW) for t, cls, as_of, n, rep in rows],
+    )
+
+
+def insert_splits(con, rows) -> None:
+    """(ticker, date, ratio)."""
+    con.executemany(
+        "insert into splits values (?, ?, ?, 'test', ?, 'r')", [(t, d, r, NOW) for t, d, r in rows]
+    )

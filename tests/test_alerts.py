@@ -31,8 +31,13 @@ class Endpoint:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = outer.statuses.pop(0) if outer.statuses else 200
                 if status == 200:
-                    outer.received.append({"path": self.path, "body": json.loads(body),
-                                           "key": self.headers.get("Idempotency-Key")})
+                    outer.received.append(
+                        {
+                            "path": self.path,
+                            "body": json.loads(body),
+                            "key": self.headers.get("Idempotency-Key"),
+                        }
+                    )
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok" if status == 200 else b"down")
@@ -116,8 +121,21 @@ def deepseek_db(shared_dir, tmp_path_factory):
     from capwatch.settings import default_universe
 
     tickers = default_universe()
-    clean, q, res = gate_raw(src.fetch(tickers, date(2024, 1, 2), date(2025, 1, 31)), date(2026, 11, 23))
-    load_batch(con, clean, q, source=src.name, run_id="load", flow="test", start=None, end=None, tickers=tickers, validation=res)
+    clean, q, res = gate_raw(
+        src.fetch(tickers, date(2024, 1, 2), date(2025, 1, 31)), date(2026, 11, 23)
+    )
+    load_batch(
+        con,
+        clean,
+        q,
+        source=src.name,
+        run_id="load",
+        flow="test",
+        start=None,
+        end=None,
+        tickers=tickers,
+        validation=res,
+    )
     build_and_gate(con, "load")
     con.close()
     return path
@@ -137,8 +155,16 @@ def con(deepseek_db, tmp_path):
 
 
 EXPECTED = [
-    ("pct_drop", "AVGO"), ("pct_drop", "CEG"), ("pct_drop", "MU"), ("pct_drop", "NVDA"), ("pct_drop", "ORCL"),
-    ("pct_drop", "VRT"), ("top10_drop", "AVGO"), ("top10_drop", "NVDA"), ("usd_loss", "AVGO"), ("usd_loss", "NVDA"),
+    ("pct_drop", "AVGO"),
+    ("pct_drop", "CEG"),
+    ("pct_drop", "MU"),
+    ("pct_drop", "NVDA"),
+    ("pct_drop", "ORCL"),
+    ("pct_drop", "VRT"),
+    ("top10_drop", "AVGO"),
+    ("top10_drop", "NVDA"),
+    ("usd_loss", "AVGO"),
+    ("usd_loss", "NVDA"),
 ]
 
 
@@ -148,26 +174,42 @@ def test_deepseek_day_fires_exactly_the_expected_events(con, tmp_path):
     assert sorted((e.rule, e.company) for e in new if e.date == DEEPSEEK) == EXPECTED
     nvda = next(e for e in new if e.rule == "usd_loss" and e.company == "NVDA")
     assert nvda.message == "NVDA -16.97% — market cap -$592.7B, largest one-day loss on record"
-    assert evaluate(con, config, since=DEEPSEEK, run_id="r2", notify_since=DEEPSEEK) == []  # each event exists once
+    assert (
+        evaluate(con, config, since=DEEPSEEK, run_id="r2", notify_since=DEEPSEEK) == []
+    )  # each event exists once
 
 
-def test_webhook_slack_and_email_each_receive_every_event_once(con, tmp_path, endpoint, smtp_server):
+def test_webhook_slack_and_email_each_receive_every_event_once(
+    con, tmp_path, endpoint, smtp_server
+):
     slack = Endpoint()
     try:
-        config = _config(tmp_path, [
-            f"json://127.0.0.1:{endpoint.port}/capwatch",
-            f"slack+http://127.0.0.1:{slack.port}/services/T0/B0/X0",
-            f"mailto://127.0.0.1:{smtp_server.port}?to=oncall@example.com&from=capwatch@example.com",
-        ])
+        config = _config(
+            tmp_path,
+            [
+                f"json://127.0.0.1:{endpoint.port}/capwatch",
+                f"slack+http://127.0.0.1:{slack.port}/services/T0/B0/X0",
+                f"mailto://127.0.0.1:{smtp_server.port}?to=oncall@example.com&from=capwatch@example.com",
+            ],
+        )
         evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
         n_events = con.execute("select count(*) from alert_events where notify").fetchone()[0]
         report = deliver(con, config, "r1")
         assert (report.sent, report.failed) == (3 * n_events, 0)
-        assert len(endpoint.received) == len(slack.received) == len(smtp_server.messages) == n_events
-        hook = next(r for r in endpoint.received if r["body"]["event_id"] == "usd_loss:NVDA:2025-01-27")
+        assert (
+            len(endpoint.received) == len(slack.received) == len(smtp_server.messages) == n_events
+        )
+        hook = next(
+            r for r in endpoint.received if r["body"]["event_id"] == "usd_loss:NVDA:2025-01-27"
+        )
         assert hook["path"] == "/capwatch" and hook["key"] == "usd_loss:NVDA:2025-01-27"
-        assert hook["body"]["change_pct"] == pytest.approx(-16.9682) and hook["body"]["rank_in_history"] == 1
-        block = next(r["body"] for r in slack.received if r["body"]["text"].startswith("NVDA -16.97%"))
+        assert (
+            hook["body"]["change_pct"] == pytest.approx(-16.9682)
+            and hook["body"]["rank_in_history"] == 1
+        )
+        block = next(
+            r["body"] for r in slack.received if r["body"]["text"].startswith("NVDA -16.97%")
+        )
         assert block["blocks"][0]["text"]["text"] == "NVDA -16.97% on 2025-01-27"
         assert any("-$592.7B" in f["text"] for f in block["blocks"][1]["fields"])
         rcpt, mail = smtp_server.messages[0]
@@ -175,7 +217,9 @@ def test_webhook_slack_and_email_each_receive_every_event_once(con, tmp_path, en
         # The flow runs again (re-run, retry): nothing new is sent anywhere.
         evaluate(con, config, since=DEEPSEEK, run_id="r2", notify_since=DEEPSEEK)
         assert deliver(con, config, "r2").sent == 0
-        assert len(endpoint.received) == len(slack.received) == len(smtp_server.messages) == n_events
+        assert (
+            len(endpoint.received) == len(slack.received) == len(smtp_server.messages) == n_events
+        )
     finally:
         slack.close()
 
@@ -185,11 +229,16 @@ def test_endpoint_down_then_up_receives_each_event_exactly_once(con, tmp_path):
     try:
         config = _config(tmp_path, [f"json://127.0.0.1:{down.port}/hook"], attempts=2)
         evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
-        keys = sorted(f"{r}:{c}:{d}" for r, c, d in con.execute("select rule, company, date from alert_events").fetchall())
+        keys = sorted(
+            f"{r}:{c}:{d}"
+            for r, c, d in con.execute("select rule, company, date from alert_events").fetchall()
+        )
         first = deliver(con, config, "r1")
         assert first.sent == 0 and first.failed == len(keys)
         assert down.received == []
-        statuses = con.execute("select status, count(*) from alert_deliveries group by status").fetchall()
+        statuses = con.execute(
+            "select status, count(*) from alert_deliveries group by status"
+        ).fetchall()
         assert statuses == [("failed", 2 * len(keys))]  # every attempt recorded, none marked sent
         down.statuses = [500]  # one more failure, then it recovers
         second = deliver(con, config, "r2")
@@ -204,7 +253,9 @@ def test_backfill_records_history_without_paging_unless_asked(con, tmp_path, end
     config = _config(tmp_path, [f"json://127.0.0.1:{endpoint.port}/hook"])
     evaluate(con, config, since=date(2024, 1, 2), run_id="bf", notify_since=None)
     assert deliver(con, config, "bf").sent == 0 and endpoint.received == []
-    assert con.execute("select count(*) from alert_events where not notify").fetchone()[0] >= len(EXPECTED)
+    assert con.execute("select count(*) from alert_events where not notify").fetchone()[0] >= len(
+        EXPECTED
+    )
 
 
 def test_overrides_change_a_companys_threshold(con, tmp_path):
@@ -213,25 +264,36 @@ def test_overrides_change_a_companys_threshold(con, tmp_path):
     assert ("pct_drop", "MU") not in {(e.rule, e.company) for e in new}
 
 
-@pytest.mark.parametrize("url,message", [
-    ("json://", "no host"),
-    ("http//nohost", "not a URL"),
-    ("json://127.0.0.1:99999/x", "Port out of range"),
-    ("mailto://127.0.0.1:25", "no recipient"),
-    ("bogus://what", "not a URL capwatch or apprise can send to"),
-])
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("json://", "no host"),
+        ("http//nohost", "not a URL"),
+        ("json://127.0.0.1:99999/x", "Port out of range"),
+        ("mailto://127.0.0.1:25", "no recipient"),
+        ("bogus://what", "not a URL capwatch or apprise can send to"),
+    ],
+)
 def test_malformed_channel_is_a_config_error_at_start(tmp_path, url, message):
     with pytest.raises(AlertConfigError, match=message):
         _config(tmp_path, [url])
 
 
-def test_flow_refuses_to_start_with_a_bad_channel(prefect_harness, tmp_path, monkeypatch, shared_dir):
+def test_flow_refuses_to_start_with_a_bad_channel(
+    prefect_harness, tmp_path, monkeypatch, shared_dir
+):
     from flows.pipeline import backfill
 
     monkeypatch.setenv("CAPWATCH_ALERT_URLS", "bogus://nowhere")
     db = tmp_path / "never.duckdb"
     with pytest.raises(AlertConfigError, match="bogus://"):
-        backfill(start=date(2025, 1, 2), end=date(2025, 1, 3), tickers=["NVDA"], source=f"csv:{shared_dir}", db=str(db))
+        backfill(
+            start=date(2025, 1, 2),
+            end=date(2025, 1, 3),
+            tickers=["NVDA"],
+            source=f"csv:{shared_dir}",
+            db=str(db),
+        )
     assert not db.exists()
 
 
@@ -245,9 +307,15 @@ def test_daily_flow_twice_sends_once(prefect_harness, shared_dir, tmp_path, monk
     got = sorted(r["body"]["event_id"] for r in endpoint.received)
     # The first run loads a year of history but pages only about the last week (NVDA also lost
     # $113B on 2025-01-24); the year before is recorded, not sent.
-    assert got == ["pct_drop:AVGO:2025-01-27", "pct_drop:NVDA:2025-01-27", "top10_drop:AVGO:2025-01-27",
-                   "top10_drop:NVDA:2025-01-27", "usd_loss:AVGO:2025-01-27", "usd_loss:NVDA:2025-01-24",
-                   "usd_loss:NVDA:2025-01-27"]
+    assert got == [
+        "pct_drop:AVGO:2025-01-27",
+        "pct_drop:NVDA:2025-01-27",
+        "top10_drop:AVGO:2025-01-27",
+        "top10_drop:NVDA:2025-01-27",
+        "usd_loss:AVGO:2025-01-27",
+        "usd_loss:NVDA:2025-01-24",
+        "usd_loss:NVDA:2025-01-27",
+    ]
     assert first.alerts.sent == 7 and first.alerts.new_events > 7
     again = daily(tickers=["NVDA", "AVGO"], db=db, history_years=1, today=date(2025, 1, 28))
     assert again.alerts.sent == 0 and again.alerts.new_events == 0 and len(endpoint.received) == 7
@@ -264,11 +332,24 @@ def _self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return tmp_path / "c.pem", tmp_path / "k.pem"
 
 
@@ -291,7 +372,9 @@ def test_email_over_starttls(con, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True)
+    controller = Controller(
+        Handler(), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True
+    )
     controller.start()
     try:
         config = _config(tmp_path, [f"mailtos://127.0.0.1:{port}?to=oncall@example.com&verify=no"])
@@ -308,8 +391,12 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
     from capwatch.cli import main
 
     config = _config(tmp_path, [f"json://127.0.0.1:{endpoint.port}/hook"])
-    evaluate(con, config, since=date(2024, 1, 2), run_id="bf", notify_since=None)  # a backfill: recorded only
-    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    evaluate(
+        con, config, since=date(2024, 1, 2), run_id="bf", notify_since=None
+    )  # a backfill: recorded only
+    path = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()[0]
     con.close()
     monkeypatch.setenv("CAPWATCH_ALERTS_CONFIG", str(tmp_path / "alerts.toml"))
     runner = CliRunner()
@@ -317,6 +404,23 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
     assert res.exit_code == 0 and "recorded only (backfill)" in res.output
     res = runner.invoke(main, ["alerts", "test"])
     assert res.exit_code == 0 and f"ok      json://127.0.0.1:{endpoint.port}/hook" in res.output
-    res = runner.invoke(main, ["alerts", "resend", "--db", path, "--rule", "usd_loss", "--company", "NVDA", "--on", "2025-01-27"])
+    res = runner.invoke(
+        main,
+        [
+            "alerts",
+            "resend",
+            "--db",
+            path,
+            "--rule",
+            "usd_loss",
+            "--company",
+            "NVDA",
+            "--on",
+            "2025-01-27",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    assert [r["body"]["event_id"] for r in endpoint.received] == ["test:TEST:" + date.today().isoformat(), "usd_loss:NVDA:2025-01-27"]
+    assert [r["body"]["event_id"] for r in endpoint.received] == [
+        "test:TEST:" + date.today().isoformat(),
+        "usd_loss:NVDA:2025-01-27",
+    ]

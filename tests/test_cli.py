@@ -16,8 +16,20 @@ from capwatch.cli import main
 def full_history(prefect_harness, shared_dir, tmp_path_factory) -> Path:
     """The whole ../shared/marketdata history loaded through `capwatch backfill --source csv:...`."""
     db = tmp_path_factory.mktemp("full") / "capwatch.duckdb"
-    res = CliRunner().invoke(main, ["backfill", "--db", str(db), "--source", f"csv:{shared_dir}",
-                                    "--start", "2010-01-01", "--end", "2026-05-29"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "backfill",
+            "--db",
+            str(db),
+            "--source",
+            f"csv:{shared_dir}",
+            "--start",
+            "2010-01-01",
+            "--end",
+            "2026-05-29",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "loaded 36 tickers" in res.output
     return db
@@ -25,7 +37,9 @@ def full_history(prefect_harness, shared_dir, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_losses_on_deepseek_day(full_history):
-    res = CliRunner().invoke(main, ["losses", "--db", str(full_history), "--on", "2025-01-27", "--top", "5"])
+    res = CliRunner().invoke(
+        main, ["losses", "--db", str(full_history), "--on", "2025-01-27", "--top", "5"]
+    )
     assert res.exit_code == 0, res.output
     lines = {ln.split()[2]: ln for ln in res.output.splitlines()[2:]}
     assert list(lines)[0] == "NVDA"
@@ -40,17 +54,28 @@ def test_nvda_split_day_has_no_jump_and_caps_trace(full_history):
     import duckdb
 
     con = duckdb.connect(str(full_history), read_only=True)
-    pct, = con.execute("select change_pct from daily_moves where ticker='NVDA' and date='2024-06-10'").fetchone()
+    (pct,) = con.execute(
+        "select change_pct from daily_moves where ticker='NVDA' and date='2024-06-10'"
+    ).fetchone()
     assert abs(pct) < 1.5  # NVDA's price moved +0.75 % that day; the 10x split is not a move
-    row = con.execute("select shares, shares_as_of, shares_reported_date, split_factor from market_cap_daily "
-                      "where ticker='NVDA' and date='2025-01-27'").fetchone()
-    assert row == (24_490_000_000, __import__("datetime").date(2024, 11, 15), __import__("datetime").date(2024, 11, 20), 1.0)
+    row = con.execute(
+        "select shares, shares_as_of, shares_reported_date, split_factor from market_cap_daily "
+        "where ticker='NVDA' and date='2025-01-27'"
+    ).fetchone()
+    assert row == (
+        24_490_000_000,
+        __import__("datetime").date(2024, 11, 15),
+        __import__("datetime").date(2024, 11, 20),
+        1.0,
+    )
     con.close()
 
 
 @pytest.mark.slow
 def test_losses_by_pct_for_one_ticker(full_history):
-    res = CliRunner().invoke(main, ["losses", "--db", str(full_history), "--by", "pct", "--ticker", "nvda", "--top", "3"])
+    res = CliRunner().invoke(
+        main, ["losses", "--db", str(full_history), "--by", "pct", "--ticker", "nvda", "--top", "3"]
+    )
     assert res.exit_code == 0, res.output
     assert all(" NVDA " in ln for ln in res.output.splitlines()[2:])
 
@@ -60,9 +85,18 @@ def test_official_duckdb_cli_reads_the_file(full_history):
     cli = Path(__import__("sys").executable).parent / "duckdb"
     assert cli.exists(), "duckdb-cli is a dev dependency: `uv sync --all-groups`"
     out = subprocess.run(
-        [str(cli), "-readonly", str(full_history), "-csv", "-noheader", "-c",
-         "select ticker, round(change_usd / 1e9, 1) from largest_losses where date = '2025-01-27' order by change_usd limit 1"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(cli),
+            "-readonly",
+            str(full_history),
+            "-csv",
+            "-noheader",
+            "-c",
+            "select ticker, round(change_usd / 1e9, 1) from largest_losses where date = '2025-01-27' order by change_usd limit 1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "NVDA,-592.7"
@@ -70,7 +104,9 @@ def test_official_duckdb_cli_reads_the_file(full_history):
 
 @pytest.mark.slow
 def test_injection_in_a_symbol_is_refused_before_any_io(full_history):
-    res = CliRunner().invoke(main, ["losses", "--db", str(full_history), "--ticker", "NVDA'; DROP TABLE prices_daily;--"])
+    res = CliRunner().invoke(
+        main, ["losses", "--db", str(full_history), "--ticker", "NVDA'; DROP TABLE prices_daily;--"]
+    )
     assert res.exit_code == 2
     assert "not a valid symbol" in res.output
     import duckdb
@@ -85,10 +121,26 @@ def test_losses_without_a_warehouse_says_what_to_do(tmp_path):
     assert res.exit_code == 2 and "capwatch backfill" in res.output
 
 
-def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(prefect_harness, shared_dir, tmp_path):
+def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(
+    prefect_harness, shared_dir, tmp_path
+):
     db = tmp_path / "c.duckdb"
-    res = CliRunner().invoke(main, ["backfill", "--db", str(db), "--source", f"csv:{shared_dir}", "--start", "2025-01-01",
-                                    "--end", "2025-01-31", "--tickers", "NVDA,NOSUCH,../../etc"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "backfill",
+            "--db",
+            str(db),
+            "--source",
+            f"csv:{shared_dir}",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-01-31",
+            "--tickers",
+            "NVDA,NOSUCH,../../etc",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "NOSUCH (prices): unknown ticker" in res.output
     assert "'../../etc': not a valid symbol" in res.output
@@ -115,10 +167,18 @@ def test_full_history_is_sane_company_by_company(full_history):
     """).fetchall()
     assert jumps == []
     quarantined = con.execute(
-        "select ticker, date from quarantine where dataset = 'shares_outstanding' order by ticker, date").fetchall()
+        "select ticker, date from quarantine where dataset = 'shares_outstanding' order by ticker, date"
+    ).fetchall()
     d = __import__("datetime").date
-    assert quarantined == [("AMD", d(2012, 7, 27)), ("CRM", d(2011, 4, 30)), ("ORCL", d(2012, 9, 17)),
-                           ("QCOM", d(2011, 4, 18)), ("QCOM", d(2011, 10, 31))]
-    top = con.execute("select company, date from largest_losses where rank_usd <= 3 order by rank_usd").fetchall()
+    assert quarantined == [
+        ("AMD", d(2012, 7, 27)),
+        ("CRM", d(2011, 4, 30)),
+        ("ORCL", d(2012, 9, 17)),
+        ("QCOM", d(2011, 4, 18)),
+        ("QCOM", d(2011, 10, 31)),
+    ]
+    top = con.execute(
+        "select company, date from largest_losses where rank_usd <= 3 order by rank_usd"
+    ).fetchall()
     assert top == [("NVDA", d(2025, 1, 27)), ("MSFT", d(2026, 1, 29)), ("AAPL", d(2025, 4, 3))]
     con.close()

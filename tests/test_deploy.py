@@ -34,12 +34,21 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-home")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
-               PWD=str(ROOT))
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+        PWD=str(ROOT),
+    )
     log = open(home / "server.log", "w")
-    proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -51,7 +60,9 @@ def server(tmp_path_factory):
             pytest.fail("prefect server exited: " + (home / "server.log").read_text()[-2000:])
         time.sleep(0.5)
     else:
-        pytest.fail("prefect server not healthy after 90 s: " + (home / "server.log").read_text()[-2000:])
+        pytest.fail(
+            "prefect server not healthy after 90 s: " + (home / "server.log").read_text()[-2000:]
+        )
     yield env
     os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -63,13 +74,21 @@ def server(tmp_path_factory):
 
 
 def _prefect(env, *args, timeout=300):
-    out = subprocess.run([PREFECT, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, f"prefect {' '.join(args)}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    out = subprocess.run(
+        [PREFECT, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, (
+        f"prefect {' '.join(args)}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    )
     return out.stdout
 
 
 def _flow_runs(env) -> list[dict]:
-    r = httpx.post(env["PREFECT_API_URL"] + "/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_ASC"}, timeout=10)
+    r = httpx.post(
+        env["PREFECT_API_URL"] + "/flow_runs/filter",
+        json={"sort": "EXPECTED_START_TIME_ASC"},
+        timeout=10,
+    )
     r.raise_for_status()
     return r.json()
 
@@ -84,15 +103,40 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
     assert [s["schedule"]["timezone"] for s in daily["schedules"]] == ["America/New_York"] * 2
     assert all("EXDATE:" in s["schedule"]["rrule"] for s in daily["schedules"])
 
-    _prefect(env, "deployment", "run", "capwatch-daily/daily", "--param", 'tickers=["NVDA","AVGO"]',
-             "--param", "today=2025-01-28", "--param", "history_years=1")
-    _prefect(env, "deployment", "run", "capwatch-backfill/backfill", "--param", 'tickers=["ORCL"]',
-             "--param", "start=2024-06-03", "--param", "end=2024-06-28")
+    _prefect(
+        env,
+        "deployment",
+        "run",
+        "capwatch-daily/daily",
+        "--param",
+        'tickers=["NVDA","AVGO"]',
+        "--param",
+        "today=2025-01-28",
+        "--param",
+        "history_years=1",
+    )
+    _prefect(
+        env,
+        "deployment",
+        "run",
+        "capwatch-backfill/backfill",
+        "--param",
+        'tickers=["ORCL"]',
+        "--param",
+        "start=2024-06-03",
+        "--param",
+        "end=2024-06-28",
+    )
 
     db = tmp_path / "deployed.duckdb"
     worker_env = dict(env, CAPWATCH_DB=str(db), CAPWATCH_SOURCE=f"replay:csv:{shared_dir}")
+
     def manual_runs():
-        return [r for r in _flow_runs(env) if r["parameters"].get("tickers") in (["NVDA", "AVGO"], ["ORCL"])]
+        return [
+            r
+            for r in _flow_runs(env)
+            if r["parameters"].get("tickers") in (["NVDA", "AVGO"], ["ORCL"])
+        ]
 
     for _ in range(3):  # --run-once takes what is due now and exits
         _prefect(worker_env, "worker", "start", "--pool", "capwatch", "--run-once", timeout=600)
@@ -100,9 +144,14 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
             break
     manual = manual_runs()
     assert sorted(r["state"]["type"] for r in manual) == ["COMPLETED", "COMPLETED"], json.dumps(
-        [(r["name"], r["state"]) for r in manual], indent=1)[:3000]
+        [(r["name"], r["state"]) for r in manual], indent=1
+    )[:3000]
 
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("select round(change_usd / 1e9, 1) from company_daily_moves where company = 'NVDA' and date = '2025-01-27'").fetchone() == (-592.7,)
-    assert con.execute("select count(*) from prices_daily where ticker = 'ORCL' and date between '2024-06-03' and '2024-06-28'").fetchone() == (19,)
+    assert con.execute(
+        "select round(change_usd / 1e9, 1) from company_daily_moves where company = 'NVDA' and date = '2025-01-27'"
+    ).fetchone() == (-592.7,)
+    assert con.execute(
+        "select count(*) from prices_daily where ticker = 'ORCL' and date between '2024-06-03' and '2024-06-28'"
+    ).fetchone() == (19,)
     con.close()

@@ -22,7 +22,9 @@ def test_yahoo_prices_come_back_as_traded(shared_frames, offline_yahoo, shared_d
     assert nvda.loc[pd.Timestamp("2024-06-07"), "close"] == pytest.approx(1208.88)
     assert nvda.loc[pd.Timestamp("2024-06-10"), "close"] == pytest.approx(121.79)
     assert nvda.loc[pd.Timestamp("2025-01-27"), "close"] == pytest.approx(118.42)
-    assert nvda.index.min() == pd.Timestamp("2024-06-03") and nvda.index.max() == pd.Timestamp("2025-01-31")
+    assert nvda.index.min() == pd.Timestamp("2024-06-03") and nvda.index.max() == pd.Timestamp(
+        "2025-01-31"
+    )
     # The split comes with its ratio; the chart request reached to today so later splits are known too.
     splits = out.splits.set_index(["ticker", "date"])["ratio"]
     assert splits[("NVDA", pd.Timestamp("2024-06-10"))] == 10
@@ -30,7 +32,10 @@ def test_yahoo_prices_come_back_as_traded(shared_frames, offline_yahoo, shared_d
     shares = out.shares[out.shares.ticker == "NVDA"].set_index("as_of")["shares"]
     assert shares[pd.Timestamp("2024-05-24")] == 2_460_000_000
     assert shares.index.min() < pd.Timestamp("2024-06-03")
-    assert adapter.requests_seen[("NVDA", "chart")] >= 1 and adapter.requests_seen[("NVDA", "timeseries")] == 1
+    assert (
+        adapter.requests_seen[("NVDA", "chart")] >= 1
+        and adapter.requests_seen[("NVDA", "timeseries")] == 1
+    )
 
 
 def test_yahoo_and_csv_sources_agree(shared_frames, offline_yahoo, shared_dir):
@@ -40,7 +45,9 @@ def test_yahoo_and_csv_sources_agree(shared_frames, offline_yahoo, shared_dir):
     cols = ["ticker", "date", "open", "high", "low", "close", "volume"]
     yp = y.prices[cols].sort_values(["ticker", "date"], ignore_index=True)
     cp = c.prices[cols].sort_values(["ticker", "date"], ignore_index=True)
-    pd.testing.assert_frame_equal(yp.astype({"volume": float}), cp.astype({"volume": float}), check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        yp.astype({"volume": float}), cp.astype({"volume": float}), check_dtype=False, rtol=1e-9
+    )
 
 
 def test_unknown_ticker_is_named_and_does_not_sink_the_batch(shared_frames, offline_yahoo):
@@ -52,7 +59,9 @@ def test_unknown_ticker_is_named_and_does_not_sink_the_batch(shared_frames, offl
 
 
 def test_rate_limit_is_retried_with_backoff(shared_frames, offline_yahoo):
-    src, adapter = offline_yahoo(shared_frames, faults={"NVDA": "rate_limit"}, fail_times=2, retries=4)
+    src, adapter = offline_yahoo(
+        shared_frames, faults={"NVDA": "rate_limit"}, fail_times=2, retries=4
+    )
     out = src.fetch(["NVDA"], date(2025, 1, 2), date(2025, 1, 31))
     assert out.problems == []
     assert len(out.prices) == 20
@@ -80,7 +89,9 @@ def test_no_network_says_yahoo_is_unreachable():
 
     class NoNetwork(requests.adapters.BaseAdapter):
         def send(self, request, **kw):
-            raise requests.exceptions.ConnectionError("Failed to resolve 'query2.finance.yahoo.com' (Name or service not known)")
+            raise requests.exceptions.ConnectionError(
+                "Failed to resolve 'query2.finance.yahoo.com' (Name or service not known)"
+            )
 
         def close(self):
             pass

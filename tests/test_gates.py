@@ -26,74 +26,127 @@ def _ingest(con, src, tickers, start, end, run_id):
     batch = src.fetch(good, start, end)
     batch.problems += bad
     clean, q, results = gate_raw(batch, TODAY)
-    res = load_batch(con, clean, q, source=src.name, run_id=run_id, flow="test", start=start, end=end,
-                     tickers=good, validation=results)
+    res = load_batch(
+        con,
+        clean,
+        q,
+        source=src.name,
+        run_id=run_id,
+        flow="test",
+        start=start,
+        end=end,
+        tickers=good,
+        validation=results,
+    )
     return batch, res
 
 
 @pytest.fixture
 def stored(db, shared_dir):
     """A warehouse holding NVDA and ORCL for January 2025, and a snapshot of it."""
-    _ingest(db, CsvSource(shared_dir), ["NVDA", "ORCL"], date(2025, 1, 2), date(2025, 1, 31), "before")
+    _ingest(
+        db, CsvSource(shared_dir), ["NVDA", "ORCL"], date(2025, 1, 2), date(2025, 1, 31), "before"
+    )
     return db.execute("select * from prices_daily order by all").df()
 
 
-@pytest.mark.parametrize("fault,message", [
-    ("empty", "AAPL (prices): Yahoo returned no prices"),
-    ("malformed", "AAPL (prices): malformed response from Yahoo"),
-    ("http500", "AAPL (prices): malformed response from Yahoo"),
-])
-def test_broken_downloads_are_named_and_good_tickers_land(db, stored, shared_frames, offline_yahoo, fault, message):
+@pytest.mark.parametrize(
+    "fault,message",
+    [
+        ("empty", "AAPL (prices): Yahoo returned no prices"),
+        ("malformed", "AAPL (prices): malformed response from Yahoo"),
+        ("http500", "AAPL (prices): malformed response from Yahoo"),
+    ],
+)
+def test_broken_downloads_are_named_and_good_tickers_land(
+    db, stored, shared_frames, offline_yahoo, fault, message
+):
     src, adapter = offline_yahoo(shared_frames, faults={"AAPL": fault}, retries=1)
     batch, res = _ingest(db, src, ["AAPL", "MSFT"], date(2025, 2, 3), date(2025, 2, 7), "run")
     assert any(str(p).startswith(message) for p in batch.problems), batch.problems
     if fault != "empty":  # a broken response is retried before the ticker is given up
         assert adapter.requests_seen[("AAPL", "chart")] >= 2
-    assert db.execute("select distinct ticker from prices_daily where date >= '2025-02-01'").fetchall() == [("MSFT",)]
-    pd.testing.assert_frame_equal(db.execute("select * from prices_daily where date < '2025-02-01' order by all").df(), stored)
+    assert db.execute(
+        "select distinct ticker from prices_daily where date >= '2025-02-01'"
+    ).fetchall() == [("MSFT",)]
+    pd.testing.assert_frame_equal(
+        db.execute("select * from prices_daily where date < '2025-02-01' order by all").df(), stored
+    )
 
 
-@pytest.mark.parametrize("fault,reason", [
-    ("nan_rows", "close missing or not a number"),
-    ("negative", "close not a finite price > 0"),
-])
-def test_bad_rows_from_yahoo_are_quarantined_and_the_rest_lands(db, stored, shared_frames, offline_yahoo, fault, reason):
+@pytest.mark.parametrize(
+    "fault,reason",
+    [
+        ("nan_rows", "close missing or not a number"),
+        ("negative", "close not a finite price > 0"),
+    ],
+)
+def test_bad_rows_from_yahoo_are_quarantined_and_the_rest_lands(
+    db, stored, shared_frames, offline_yahoo, fault, reason
+):
     src, _ = offline_yahoo(shared_frames, faults={"AAPL": fault})
     _ingest(db, src, ["AAPL"], date(2025, 2, 3), date(2025, 2, 14), "run")
-    q = db.execute("select ticker, date, dataset, reason, run_id from quarantine order by date").fetchall()
+    q = db.execute(
+        "select ticker, date, dataset, reason, run_id from quarantine order by date"
+    ).fetchall()
     # The fault breaks every third bar of the response (bar 0, 3, 6, ...); the response starts at
     # the share-count lookback before the range, so which days those are follows from the data.
     from capwatch.extract import SHARES_LOOKBACK
 
     bars = shared_frames.prices.query("ticker == 'AAPL'")["date"].dt.date.sort_values().tolist()
     served = [d for d in bars if d >= date(2025, 2, 3) - SHARES_LOOKBACK]
-    broken = {d for i, d in enumerate(served) if i % 3 == 0 and date(2025, 2, 3) <= d <= date(2025, 2, 14)}
+    broken = {
+        d for i, d in enumerate(served) if i % 3 == 0 and date(2025, 2, 3) <= d <= date(2025, 2, 14)
+    }
     assert {r[1] for r in q} == broken and len(q) == len(broken) >= 3
-    assert all(r[0] == "AAPL" and r[2] == "prices_daily" and reason in r[3] and r[4] == "run" for r in q)
-    landed = {d for (d,) in db.execute("select date from prices_daily where ticker = 'AAPL'").fetchall()}
+    assert all(
+        r[0] == "AAPL" and r[2] == "prices_daily" and reason in r[3] and r[4] == "run" for r in q
+    )
+    landed = {
+        d for (d,) in db.execute("select date from prices_daily where ticker = 'AAPL'").fetchall()
+    }
     sessions = {d.date() for d in trading_days(date(2025, 2, 3), date(2025, 2, 14))}
     assert landed | {r[1] for r in q} == sessions and not landed & {r[1] for r in q}
-    pd.testing.assert_frame_equal(db.execute("select * from prices_daily where ticker <> 'AAPL' order by all").df(), stored)
+    pd.testing.assert_frame_equal(
+        db.execute("select * from prices_daily where ticker <> 'AAPL' order by all").df(), stored
+    )
 
 
 def test_duplicated_rows_collapse_or_are_quarantined(db, stored, shared_dir, tmp_path):
     prices = pd.read_csv(shared_dir / "prices.csv")
     part = prices[(prices.ticker == "AAPL") & (prices.date.between("2025-02-03", "2025-02-07"))]
-    same = part.iloc[[0]]                                # an identical copy: harmless
-    other = part.iloc[[1]].assign(volume=part.volume.iloc[1] * 2)  # a conflicting copy: which is right?
+    same = part.iloc[[0]]  # an identical copy: harmless
+    other = part.iloc[[1]].assign(
+        volume=part.volume.iloc[1] * 2
+    )  # a conflicting copy: which is right?
     pd.concat([part, same, other]).to_csv(tmp_path / "prices.csv", index=False)
     _ingest(db, CsvSource(tmp_path), ["AAPL"], date(2025, 2, 3), date(2025, 2, 7), "run")
-    assert db.execute("select date from prices_daily where ticker='AAPL' order by date").fetchall() == [
-        (date(2025, 2, 3),), (date(2025, 2, 5),), (date(2025, 2, 6),), (date(2025, 2, 7),)]
+    assert db.execute(
+        "select date from prices_daily where ticker='AAPL' order by date"
+    ).fetchall() == [
+        (date(2025, 2, 3),),
+        (date(2025, 2, 5),),
+        (date(2025, 2, 6),),
+        (date(2025, 2, 7),),
+    ]
     assert db.execute("select date, reason from quarantine").fetchall() == [
         (date(2025, 2, 4), "duplicate (ticker, date) with different values"),
-        (date(2025, 2, 4), "duplicate (ticker, date) with different values")]
+        (date(2025, 2, 4), "duplicate (ticker, date) with different values"),
+    ]
 
 
-def test_unknown_ticker_and_hostile_symbols_never_reach_io(db, stored, shared_frames, offline_yahoo):
+def test_unknown_ticker_and_hostile_symbols_never_reach_io(
+    db, stored, shared_frames, offline_yahoo
+):
     src, adapter = offline_yahoo(shared_frames)
-    batch, _ = _ingest(db, src, ["NOPE", "NVDA'; DROP TABLE prices_daily;--", "../../etc", "MSFT"],
-                       date(2025, 2, 3), date(2025, 2, 7), "run")
+    batch, _ = _ingest(
+        db,
+        src,
+        ["NOPE", "NVDA'; DROP TABLE prices_daily;--", "../../etc", "MSFT"],
+        date(2025, 2, 3),
+        date(2025, 2, 7),
+        "run",
+    )
     problems = {p.ticker: p.message for p in batch.problems}
     assert "unknown or delisted" in problems["NOPE"]
     assert "not a valid symbol" in problems["NVDA'; DROP TABLE prices_daily;--"]
@@ -109,8 +162,22 @@ def test_corrupt_warehouse_file_is_refused_untouched(prefect_harness, shared_dir
 
     bad = tmp_path / "capwatch.duckdb"
     bad.write_bytes(b"\x00garbage" * 100)
-    res = CliRunner().invoke(main, ["backfill", "--db", str(bad), "--source", f"csv:{shared_dir}",
-                                    "--start", "2025-01-02", "--end", "2025-01-03", "--tickers", "NVDA"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "backfill",
+            "--db",
+            str(bad),
+            "--source",
+            f"csv:{shared_dir}",
+            "--start",
+            "2025-01-02",
+            "--end",
+            "2025-01-03",
+            "--tickers",
+            "NVDA",
+        ],
+    )
     assert res.exit_code == 2 and "is not a DuckDB database file (left untouched)" in res.output
     assert bad.read_bytes() == b"\x00garbage" * 100
 
@@ -120,7 +187,9 @@ def test_validation_runs_are_kept_and_quality_shows_them(db, stored, db_path):
 
     from capwatch.cli import main
 
-    rows = db.execute("select suite, passed, rows_checked from validation_runs where run_id = 'before' order by suite").fetchall()
+    rows = db.execute(
+        "select suite, passed, rows_checked from validation_runs where run_id = 'before' order by suite"
+    ).fetchall()
     assert ("raw_prices_daily", True, 40) in rows
     db.close()
     res = CliRunner().invoke(main, ["quality", "--db", str(db_path)])
@@ -137,9 +206,12 @@ def test_model_gate_failure_keeps_published_models(db, stored):
 
     with pytest.raises(ModelGateFailed, match="moved > 60 % in a day while its price did not"):
         build_and_gate(db, "bad", full=True)
-    pd.testing.assert_frame_equal(db.execute("select * from market_cap_daily order by all").df(), before)
-    assert db.execute("select suite, passed from validation_runs where run_id = 'bad' and not passed").fetchall() == [
-        ("model_audits", False)]
+    pd.testing.assert_frame_equal(
+        db.execute("select * from market_cap_daily order by all").df(), before
+    )
+    assert db.execute(
+        "select suite, passed from validation_runs where run_id = 'bad' and not passed"
+    ).fetchall() == [("model_audits", False)]
 
 
 def test_failed_model_gate_fails_the_flow_run(prefect_harness, shared_dir, tmp_path):
@@ -150,29 +222,57 @@ def test_failed_model_gate_fails_the_flow_run(prefect_harness, shared_dir, tmp_p
     csv = tmp_path / "market"
     csv.mkdir()
     prices = pd.read_csv(shared_dir / "prices.csv")
-    prices[(prices.ticker == "ORCL") & prices.date.between("2024-11-01", "2025-01-31")].to_csv(csv / "prices.csv", index=False)
+    prices[(prices.ticker == "ORCL") & prices.date.between("2024-11-01", "2025-01-31")].to_csv(
+        csv / "prices.csv", index=False
+    )
     shares = pd.read_csv(shared_dir / "shares_outstanding.csv")
     shares[shares.ticker == "ORCL"].to_csv(csv / "shares_outstanding.csv", index=False)
     db = str(tmp_path / "w.duckdb")
-    assert backfill(start=date(2024, 11, 1), end=date(2025, 1, 31), tickers=["ORCL"], source=f"csv:{csv}", db=db,
-                    return_state=True).is_completed()
+    assert backfill(
+        start=date(2024, 11, 1),
+        end=date(2025, 1, 31),
+        tickers=["ORCL"],
+        source=f"csv:{csv}",
+        db=db,
+        return_state=True,
+    ).is_completed()
     # Later the vendor sends a 10-for-1 split that never happened.
-    pd.DataFrame({"ticker": ["ORCL"], "date": ["2025-01-15"], "ratio": [10.0]}).to_csv(csv / "splits.csv", index=False)
-    state = backfill(start=date(2025, 1, 15), end=date(2025, 1, 31), tickers=["ORCL"], source=f"csv:{csv}", db=db,
-                     refresh=True, return_state=True)
+    pd.DataFrame({"ticker": ["ORCL"], "date": ["2025-01-15"], "ratio": [10.0]}).to_csv(
+        csv / "splits.csv", index=False
+    )
+    state = backfill(
+        start=date(2025, 1, 15),
+        end=date(2025, 1, 31),
+        tickers=["ORCL"],
+        source=f"csv:{csv}",
+        db=db,
+        refresh=True,
+        return_state=True,
+    )
     assert isinstance(state, State) and state.is_failed()
     with pytest.raises(Exception, match="model gate failed, previous models kept"):
         state.result()
     con = duckdb.connect(db, read_only=True)
-    assert con.execute("select max(abs(change_pct)) < 20 from company_daily_moves").fetchone() == (True,)
+    assert con.execute("select max(abs(change_pct)) < 20 from company_daily_moves").fetchone() == (
+        True,
+    )
     con.close()
 
 
 def test_gate_refuses_a_batch_of_bad_rows_but_keeps_the_good(db):
-    batch = Extracted(prices=pd.DataFrame({
-        "ticker": ["A", "A", "A"], "date": pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-06"]),
-        "open": [10.0, float("nan"), 10.0], "high": [11.0, 11.0, 9.0], "low": [9.0, 9.0, 9.5],
-        "close": [10.5, 10.0, 10.0], "volume": [100, 100, -5]}))
+    batch = Extracted(
+        prices=pd.DataFrame(
+            {
+                "ticker": ["A", "A", "A"],
+                "date": pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-06"]),
+                "open": [10.0, float("nan"), 10.0],
+                "high": [11.0, 11.0, 9.0],
+                "low": [9.0, 9.0, 9.5],
+                "close": [10.5, 10.0, 10.0],
+                "volume": [100, 100, -5],
+            }
+        )
+    )
     clean, q, _ = gate_raw(batch, date(2026, 1, 1))
     assert clean.prices["date"].tolist() == [pd.Timestamp("2025-01-02")]
     assert q[["date", "reason"]].values.tolist() == [
@@ -183,27 +283,62 @@ def test_gate_refuses_a_batch_of_bad_rows_but_keeps_the_good(db):
 
 # ------------------------------------------------------------------------------- property test
 
-_value = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6),
-                   st.just("abc"), st.none())
-_row = st.fixed_dictionaries({
-    "ticker": st.sampled_from(["NVDA", "AAPL", "bad ticker", "X'--", None, 5]),
-    "date": st.one_of(st.dates(date(2024, 12, 20), date(2025, 1, 10)).map(str), st.just("not a date"), st.none()),
-    "open": _value, "high": _value, "low": _value, "close": _value, "volume": _value,
-})
-_good = st.fixed_dictionaries({
-    "ticker": st.sampled_from(["MSFT", "ORCL"]),
-    "date": st.sampled_from(["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07"]),
-    "low": st.floats(1, 100), "spread": st.floats(0, 10), "volume": st.integers(0, 10**9),
-})
+_value = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**6), 10**6),
+    st.just("abc"),
+    st.none(),
+)
+_row = st.fixed_dictionaries(
+    {
+        "ticker": st.sampled_from(["NVDA", "AAPL", "bad ticker", "X'--", None, 5]),
+        "date": st.one_of(
+            st.dates(date(2024, 12, 20), date(2025, 1, 10)).map(str),
+            st.just("not a date"),
+            st.none(),
+        ),
+        "open": _value,
+        "high": _value,
+        "low": _value,
+        "close": _value,
+        "volume": _value,
+    }
+)
+_good = st.fixed_dictionaries(
+    {
+        "ticker": st.sampled_from(["MSFT", "ORCL"]),
+        "date": st.sampled_from(["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07"]),
+        "low": st.floats(1, 100),
+        "spread": st.floats(0, 10),
+        "volume": st.integers(0, 10**9),
+    }
+)
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bad=st.lists(_row, max_size=12), good=st.lists(_good, max_size=8, unique_by=lambda r: (r["ticker"], r["date"])))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    bad=st.lists(_row, max_size=12),
+    good=st.lists(_good, max_size=8, unique_by=lambda r: (r["ticker"], r["date"])),
+)
 def test_raw_gate_never_crashes_never_lets_bad_rows_in_never_loses_good_ones(bad, good):
-    good_rows = [{"ticker": g["ticker"], "date": g["date"], "open": g["low"] + g["spread"] / 2, "high": g["low"] + g["spread"],
-                  "low": g["low"], "close": g["low"] + g["spread"] / 3, "volume": g["volume"]} for g in good]
-    frame = pd.DataFrame(bad + good_rows, columns=["ticker", "date", "open", "high", "low", "close", "volume"])
+    good_rows = [
+        {
+            "ticker": g["ticker"],
+            "date": g["date"],
+            "open": g["low"] + g["spread"] / 2,
+            "high": g["low"] + g["spread"],
+            "low": g["low"],
+            "close": g["low"] + g["spread"] / 3,
+            "volume": g["volume"],
+        }
+        for g in good
+    ]
+    frame = pd.DataFrame(
+        bad + good_rows, columns=["ticker", "date", "open", "high", "low", "close", "volume"]
+    )
     clean, quarantine, _ = gate_raw(Extracted(prices=frame), TODAY)
     landed = clean.prices
     # Nothing bad lands.

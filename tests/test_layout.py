@@ -35,8 +35,15 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             for t in targets:
                 u = _unit(t)
-                if u and u != me and (u in graph or (ROOT / Path(*u.split("."))).exists()
-                                      or (ROOT / Path(*u.split("."))).with_suffix(".py").exists()):
+                if (
+                    u
+                    and u != me
+                    and (
+                        u in graph
+                        or (ROOT / Path(*u.split("."))).exists()
+                        or (ROOT / Path(*u.split("."))).with_suffix(".py").exists()
+                    )
+                ):
                     deps.add(u)
     return graph
 
@@ -66,7 +73,12 @@ def test_only_settings_reads_the_environment():
     readers = []
     for path in (ROOT / "capwatch").rglob("*.py"):
         text = path.read_text()
-        for needle in ("os.environ.get(", "os.getenv(", 'os.environ["CAPWATCH', "os.environ['CAPWATCH"):
+        for needle in (
+            "os.environ.get(",
+            "os.getenv(",
+            'os.environ["CAPWATCH',
+            "os.environ['CAPWATCH",
+        ):
             if needle in text:
                 readers.append(f"{path.relative_to(ROOT)}: {needle}")
     assert readers == ["capwatch/settings.py: os.environ.get("]
@@ -78,9 +90,16 @@ def test_raw_table_specs_match_the_migrated_warehouse(db):
     for table in RAW_TABLES:
         cols = {r[0]: r[1] for r in db.execute(f"describe {table.name}").fetchall()}
         for c in table.columns:
-            assert cols[c].lower() == {"varchar": "varchar", "date": "date", "double": "double",
-                                       "bigint": "bigint"}[table.types[c]], (table.name, c)
-        (key,) = db.execute("select constraint_column_names from duckdb_constraints() "
-                            "where table_name = ? and constraint_type = 'PRIMARY KEY'", [table.name]).fetchone()
+            assert (
+                cols[c].lower()
+                == {"varchar": "varchar", "date": "date", "double": "double", "bigint": "bigint"}[
+                    table.types[c]
+                ]
+            ), (table.name, c)
+        (key,) = db.execute(
+            "select constraint_column_names from duckdb_constraints() "
+            "where table_name = ? and constraint_type = 'PRIMARY KEY'",
+            [table.name],
+        ).fetchone()
         assert tuple(key) == table.keys, table.name
         assert set(cols) == set(table.columns) | {"source", "loaded_at", "run_id"}, table.name

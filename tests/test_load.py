@@ -18,18 +18,33 @@ TICKERS = ["NVDA", "AVGO", "ORCL", "AAPL"]
 
 def _load(con, src, run_id, start=date(2023, 1, 1), end=date(2025, 6, 30)):
     clean, q, _ = gate_raw(src.fetch(TICKERS, start, end), date(2026, 11, 23))
-    return load_batch(con, clean, q, source=src.name, run_id=run_id, flow="test", start=start, end=end, tickers=TICKERS)
+    return load_batch(
+        con,
+        clean,
+        q,
+        source=src.name,
+        run_id=run_id,
+        flow="test",
+        start=start,
+        end=end,
+        tickers=TICKERS,
+    )
 
 
 def test_reload_changes_nothing(db, shared_dir):
     src = CsvSource(shared_dir)
     first = _load(db, src, "run-1")
     assert first.inserted > 2000 and first.updated == 0
-    before = {t: table(db, t, "all") for t in ("prices_daily", "splits", "shares_outstanding", "dividends")}
+    before = {
+        t: table(db, t, "all")
+        for t in ("prices_daily", "splits", "shares_outstanding", "dividends")
+    }
     second = _load(db, src, "run-2")
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, first.inserted)
     for t, frame in before.items():
-        pd.testing.assert_frame_equal(table(db, t, "all"), frame)  # provenance (run_id, loaded_at) included
+        pd.testing.assert_frame_equal(
+            table(db, t, "all"), frame
+        )  # provenance (run_id, loaded_at) included
 
 
 def test_corrected_value_replaces_the_old_one(db, shared_dir):
@@ -39,9 +54,21 @@ def test_corrected_value_replaces_the_old_one(db, shared_dir):
     batch.prices.loc[:, "close"] = 118.5  # the vendor corrects the close
     batch.shares = batch.shares.iloc[0:0]
     clean, q, _ = gate_raw(batch, date(2026, 11, 23))
-    res = load_batch(db, clean, q, source=src.name, run_id="run-fix", flow="test", start=None, end=None, tickers=["NVDA"])
+    res = load_batch(
+        db,
+        clean,
+        q,
+        source=src.name,
+        run_id="run-fix",
+        flow="test",
+        start=None,
+        end=None,
+        tickers=["NVDA"],
+    )
     assert res.updated == 1 and res.inserted == 0
-    row = db.execute("select close, run_id from prices_daily where ticker='NVDA' and date='2025-01-27'").fetchone()
+    row = db.execute(
+        "select close, run_id from prices_daily where ticker='NVDA' and date='2025-01-27'"
+    ).fetchone()
     assert row == (118.5, "run-fix")
 
 
@@ -58,7 +85,9 @@ def test_crash_mid_load_leaves_previous_state(db, shared_dir, monkeypatch):
 
     monkeypatch.setattr(load_mod, "_upsert", crash_on_shares)
     with pytest.raises(RuntimeError, match="disk full"):
-        _load(db, src, "run-2", end=date(2025, 6, 30))  # prices for 2025 were written before the crash
+        _load(
+            db, src, "run-2", end=date(2025, 6, 30)
+        )  # prices for 2025 were written before the crash
     pd.testing.assert_frame_equal(table(db, "prices_daily", "ticker, date"), before)
     assert db.execute("select count(*) from load_runs where run_id='run-2'").fetchone() == (0,)
 
@@ -91,7 +120,9 @@ def test_duckdb_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "700MB")
     settings = Settings.from_env(db_path=tmp_path / "w.duckdb")
     with open_warehouse(settings) as con:
-        assert con.execute("select current_setting('memory_limit')").fetchone() == ("667.5 MiB",)  # 700e6 bytes
+        assert con.execute("select current_setting('memory_limit')").fetchone() == (
+            "667.5 MiB",
+        )  # 700e6 bytes
     monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(WarehouseError, match="CAPWATCH_DUCKDB_MEMORY_LIMIT='lots'"):
         open_warehouse(Settings.from_env(db_path=tmp_path / "w.duckdb")).__enter__()

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
 from capwatch.transform import load_models, run_models
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.conftest import insert_prices, insert_shares, insert_splits
 
 
 def _prices(con, rows):
-    con.executemany(
-        "insert into prices_daily values (?, ?, ?, ?, ?, ?, 0, 'test', ?, 'r')",
-        [(t, d, c, c, c, c, NOW) for t, d, c in rows],
-    )
+    insert_prices(con, rows)
 
 
 def _shares(con, rows):
-    con.executemany(
-        "insert into shares_outstanding values (?, 'all', ?, ?, ?, 'test', ?, 'r')",
-        [(t, as_of, n, reported, NOW) for t, as_of, n, reported in rows],
-    )
+    insert_shares(con, [(t, "all", as_of, n, reported) for t, as_of, n, reported in rows])
 
 
 def _splits(con, rows):
-    con.executemany("insert into splits values (?, ?, ?, 'test', ?, 'r')", [(t, d, r, NOW) for t, d, r in rows])
+    insert_splits(con, rows)
 
 
 def _caps(con, ticker):
@@ -38,7 +31,12 @@ def _caps(con, ticker):
 
 def test_models_run_in_dependency_order():
     names = [m.name for m in load_models()]
-    assert names.index("stg_split_index") < names.index("market_cap_daily") < names.index("daily_moves") < names.index("largest_losses")
+    assert (
+        names.index("stg_split_index")
+        < names.index("market_cap_daily")
+        < names.index("daily_moves")
+        < names.index("largest_losses")
+    )
 
 
 def test_split_day_has_no_jump(db):
@@ -58,12 +56,17 @@ def test_split_day_has_no_jump(db):
 def test_shares_are_point_in_time(db):
     # Count as of 01-10 filed 01-15: not usable on 01-15 itself, usable from 01-16.
     # A late filing (02-20) for an older as-of (01-05) never replaces the newer count.
-    _prices(db, [("X", date(2025, 1, d), 10.0) for d in (14, 15, 16)] + [("X", date(2025, 2, 21), 10.0)])
-    _shares(db, [
-        ("X", date(2024, 12, 1), 1_000_000, date(2024, 12, 5)),
-        ("X", date(2025, 1, 10), 1_100_000, date(2025, 1, 15)),
-        ("X", date(2025, 1, 5), 1_050_000, date(2025, 2, 20)),
-    ])
+    _prices(
+        db, [("X", date(2025, 1, d), 10.0) for d in (14, 15, 16)] + [("X", date(2025, 2, 21), 10.0)]
+    )
+    _shares(
+        db,
+        [
+            ("X", date(2024, 12, 1), 1_000_000, date(2024, 12, 5)),
+            ("X", date(2025, 1, 10), 1_100_000, date(2025, 1, 15)),
+            ("X", date(2025, 1, 5), 1_050_000, date(2025, 2, 20)),
+        ],
+    )
     run_models(db)
     assert [(d, s, a) for d, s, _, a, _ in _caps(db, "X")] == [
         (date(2025, 1, 14), 1_000_000, date(2024, 12, 1)),
@@ -76,15 +79,29 @@ def test_shares_are_point_in_time(db):
 def test_no_count_known_means_no_cap_and_no_ranking(db):
     _prices(db, [("Y", date(2025, 1, 2), 5.0), ("Y", date(2025, 1, 3), 4.0)])
     run_models(db)
-    assert db.execute("select market_cap, cap_status from market_cap_daily where ticker='Y'").fetchall() == [
-        (None, "no_share_count"), (None, "no_share_count")]
+    assert db.execute(
+        "select market_cap, cap_status from market_cap_daily where ticker='Y'"
+    ).fetchall() == [(None, "no_share_count"), (None, "no_share_count")]
     assert db.execute("select count(*) from largest_losses where ticker='Y'").fetchone() == (0,)
 
 
 def test_largest_losses_ranked_in_usd_and_pct(db):
-    _prices(db, [("A", date(2025, 1, 24), 100.0), ("A", date(2025, 1, 27), 90.0),
-                 ("B", date(2025, 1, 24), 10.0), ("B", date(2025, 1, 27), 5.0)])
-    _shares(db, [("A", date(2024, 12, 1), 100_000, date(2024, 12, 2)), ("B", date(2024, 12, 1), 100_000, date(2024, 12, 2))])
+    _prices(
+        db,
+        [
+            ("A", date(2025, 1, 24), 100.0),
+            ("A", date(2025, 1, 27), 90.0),
+            ("B", date(2025, 1, 24), 10.0),
+            ("B", date(2025, 1, 27), 5.0),
+        ],
+    )
+    _shares(
+        db,
+        [
+            ("A", date(2024, 12, 1), 100_000, date(2024, 12, 2)),
+            ("B", date(2024, 12, 1), 100_000, date(2024, 12, 2)),
+        ],
+    )
     run_models(db)
     rows = db.execute(
         "select ticker, change_usd, change_pct, rank_usd, rank_pct, company_rank_usd from largest_losses order by ticker"
@@ -104,3 +121,135 @@ def test_failed_model_run_keeps_the_published_tables(db):
     with pytest.raises(AssertionError):
         run_models(db, check=gate)
     assert db.execute("select close from market_cap_daily").fetchall() == [(100.0,)]
+
+
+# ------------------------------------------------------------------ one literal-rows test per model
+
+
+def test_stg_split_index_multiplies_ratios_in_date_order(db):
+    _splits(db, [("T", date(2022, 8, 25), 3.0), ("T", date(2020, 8, 31), 5.0)])
+    run_models(db)
+    assert db.execute(
+        "select ticker, date, ratio, cum_factor from stg_split_index order by date"
+    ).fetchall() == [("T", date(2020, 8, 31), 5.0, 5.0), ("T", date(2022, 8, 25), 3.0, 15.0)]
+
+
+def test_stg_prices_carries_the_split_basis_of_each_day(db):
+    _prices(
+        db,
+        [
+            ("T", date(2020, 8, 28), 2213.4),
+            ("T", date(2020, 8, 31), 498.32),
+            ("U", date(2020, 8, 31), 7.0),
+        ],
+    )
+    _splits(db, [("T", date(2020, 8, 31), 5.0)])
+    run_models(db)
+    assert db.execute(
+        "select ticker, date, close, price_split_factor from stg_prices order by all"
+    ).fetchall() == [
+        ("T", date(2020, 8, 28), 2213.4, 1.0),
+        ("T", date(2020, 8, 31), 498.32, 5.0),
+        ("U", date(2020, 8, 31), 7.0, 1.0),
+    ]
+
+
+def test_stg_count_series_adds_a_single_class_series_for_every_other_priced_ticker(db):
+    _prices(db, [("NVDA", date(2025, 1, 2), 138.31), ("GOOG", date(2025, 1, 2), 191.49)])
+    run_models(db)
+    rows = db.execute(
+        "select company, count_ticker, share_class, price_ticker, price_multiplier, is_listing "
+        "from stg_count_series where company in ('NVDA', 'Alphabet') order by all"
+    ).fetchall()
+    assert rows == [
+        ("Alphabet", "GOOGL", "A", "GOOGL", 1.0, True),
+        ("Alphabet", "GOOGL", "B", "GOOGL", 1.0, False),
+        ("Alphabet", "GOOGL", "C", "GOOG", 1.0, True),
+        ("Alphabet", "GOOGL", "all", "GOOGL", 1.0, False),
+        ("NVDA", "NVDA", "all", "NVDA", 1.0, True),
+    ]
+    # GOOG is a class of Alphabet (reference table), never a company of its own.
+    assert db.execute(
+        "select count(*) from stg_count_series where company = 'GOOG'"
+    ).fetchone() == (0,)
+
+
+def test_company_daily_moves_sums_classes_at_their_own_prices(db):
+    # Meta: class A (listed) and B (unlisted, valued at A's price); two days.
+    insert_prices(db, [("META", date(2025, 1, 24), 647.49), ("META", date(2025, 1, 27), 659.88)])
+    insert_shares(
+        db,
+        [
+            ("META", "A", date(2024, 10, 18), 2_180_000_000, date(2024, 10, 31)),
+            ("META", "B", date(2024, 10, 18), 343_000_000, date(2024, 10, 31)),
+        ],
+    )
+    run_models(db)
+    rows = db.execute(
+        "select company, ticker, date, prev_date, market_cap, prev_market_cap, change_usd, change_pct "
+        "from company_daily_moves"
+    ).fetchall()
+    shares = 2_180_000_000 + 343_000_000
+    assert rows == [
+        (
+            "Meta Platforms",
+            "META",
+            date(2025, 1, 27),
+            date(2025, 1, 24),
+            pytest.approx(659.88 * shares),
+            pytest.approx(647.49 * shares),
+            pytest.approx((659.88 - 647.49) * shares),
+            pytest.approx(100 * (659.88 / 647.49 - 1)),
+        )
+    ]
+
+
+def test_alert_candidates_query_applies_each_rule_kind(db):
+    from capwatch.resources import transforms_dir
+
+    # Three companies, two days: A falls 12 % (-$12B), B falls 5 % (-$150B), C rises.
+    insert_prices(
+        db,
+        [
+            ("A", date(2025, 1, 24), 100.0),
+            ("A", date(2025, 1, 27), 88.0),
+            ("B", date(2025, 1, 24), 100.0),
+            ("B", date(2025, 1, 27), 95.0),
+            ("C", date(2025, 1, 24), 10.0),
+            ("C", date(2025, 1, 27), 11.0),
+        ],
+    )
+    insert_shares(
+        db,
+        [
+            ("A", "all", date(2024, 12, 1), 1_000_000_000, date(2024, 12, 2)),
+            ("B", "all", date(2024, 12, 1), 30_000_000_000, date(2024, 12, 2)),
+            ("C", "all", date(2024, 12, 1), 1_000_000_000, date(2024, 12, 2)),
+        ],
+    )
+    run_models(db)
+    db.execute(
+        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
+        "min_history integer, company varchar)"
+    )
+    db.executemany(
+        "insert into alert_rules values (?, ?, ?, ?, ?, ?)",
+        [
+            ("pct_drop", "pct_drop", -10.0, None, 250, None),
+            ("usd_loss", "usd_loss", -100e9, None, 250, None),
+            ("top1_drop", "top_n_pct_drop", -4.0, 1, 250, None),
+            ("pct_drop", None, -20.0, None, None, "C"),  # an override that changes nothing here
+        ],
+    )
+    sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
+    rows = db.execute(sql, {"since": date(2025, 1, 1)}).fetchall()
+    cols = [d[0] for d in db.description]
+    got = sorted(
+        (r["rule"], r["company"], r["date"], round(r["change_pct"], 6), r["rank_in_history"])
+        for r in (dict(zip(cols, row, strict=True)) for row in rows)
+    )
+    assert got == [
+        ("pct_drop", "A", date(2025, 1, 27), -12.0, 1),
+        ("top1_drop", "B", date(2025, 1, 27), -5.0, 1),
+        ("usd_loss", "B", date(2025, 1, 27), -5.0, 1),
+    ]

@@ -27,13 +27,16 @@ def _schedules():
     return daily["schedules"]
 
 
-@pytest.mark.parametrize("start,label", [
-    (datetime(2026, 3, 4, tzinfo=NY), "DST starts 2026-03-08"),
-    (datetime(2026, 10, 28, tzinfo=NY), "DST ends 2026-11-01"),
-    (datetime(2026, 11, 23, tzinfo=NY), "Thanksgiving 2026-11-26, early close 11-27"),
-    (datetime(2026, 12, 21, tzinfo=NY), "Christmas and New Year"),
-    (datetime(2027, 3, 22, tzinfo=NY), "Good Friday 2027-03-26"),
-])
+@pytest.mark.parametrize(
+    "start,label",
+    [
+        (datetime(2026, 3, 4, tzinfo=NY), "DST starts 2026-03-08"),
+        (datetime(2026, 10, 28, tzinfo=NY), "DST ends 2026-11-01"),
+        (datetime(2026, 11, 23, tzinfo=NY), "Thanksgiving 2026-11-26, early close 11-27"),
+        (datetime(2026, 12, 21, tzinfo=NY), "Christmas and New Year"),
+        (datetime(2027, 3, 22, tzinfo=NY), "Good Friday 2027-03-26"),
+    ],
+)
 def test_daily_schedule_runs_on_trading_days_after_the_close(start, label):
     import asyncio
 
@@ -65,7 +68,10 @@ def test_schedule_holidays_are_generated_and_staleness_is_checked():
     assert days_left(text, date(2030, 12, 25)) == 0 and days_left(text, date(2030, 1, 1)) == 358
     assert days_left(text, date(2030, 6, 28)) == MARGIN_DAYS
     for spec in _schedules():
-        last = max(datetime.strptime(x[:8], "%Y%m%d").date() for x in spec["rrule"].split("EXDATE:")[1].split(","))
+        last = max(
+            datetime.strptime(x[:8], "%Y%m%d").date()
+            for x in spec["rrule"].split("EXDATE:")[1].split(",")
+        )
         assert last == date(2030, 12, 25)
         first_year = int(spec["rrule"].split("DTSTART:")[1][:4])
         hhmm = spec["rrule"].split("DTSTART:")[1][9:13]
@@ -74,14 +80,19 @@ def test_schedule_holidays_are_generated_and_staleness_is_checked():
         assert spec["rrule"] == daily_rrule(t(int(hhmm[:2]), int(hhmm[2:])), first_year, last.year)
 
 
-def test_daily_does_nothing_on_a_holiday_when_up_to_date(prefect_harness, shared_dir, db_path, monkeypatch):
+def test_daily_does_nothing_on_a_holiday_when_up_to_date(
+    prefect_harness, shared_dir, db_path, monkeypatch
+):
     from flows.pipeline import daily
 
     monkeypatch.setenv("CAPWATCH_SOURCE", f"replay:csv:{shared_dir}")
     first = daily(tickers=["NVDA"], db=str(db_path), history_years=1, today=date(2025, 7, 3))
     assert first.skipped is None and first.rows_inserted > 200
     holiday = daily(tickers=["NVDA"], db=str(db_path), history_years=1, today=date(2025, 7, 4))
-    assert holiday.skipped == "2025-07-04 is not an NYSE trading day and 2025-07-03 is loaded: nothing to do"
+    assert (
+        holiday.skipped
+        == "2025-07-04 is not an NYSE trading day and 2025-07-03 is loaded: nothing to do"
+    )
     assert holiday.chunks == [] and holiday.load == []
 
 
@@ -100,14 +111,34 @@ def test_killed_backfill_resumes_with_only_what_is_missing(prefect_harness, shar
     from flows.pipeline import backfill
 
     db = tmp_path / "w.duckdb"
-    args = dict(start=date(2022, 1, 1), end=date(2024, 12, 31), tickers=["NVDA", "AAPL", "MSFT", "ORCL"],
-                source=f"replay:csv:{shared_dir}", db=str(db), chunk_size=2, chunk_years=1)
-    env = {**os.environ, "CAPWATCH_REPLAY_LATENCY": "0.3",
-           "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONUNBUFFERED": "1"}
-    code = ("import datetime; from datetime import date; from flows.pipeline import backfill; "
-            f"backfill(**{{k: v for k, v in {args!r}.items()}})")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    args = dict(
+        start=date(2022, 1, 1),
+        end=date(2024, 12, 31),
+        tickers=["NVDA", "AAPL", "MSFT", "ORCL"],
+        source=f"replay:csv:{shared_dir}",
+        db=str(db),
+        chunk_size=2,
+        chunk_years=1,
+    )
+    env = {
+        **os.environ,
+        "CAPWATCH_REPLAY_LATENCY": "0.3",
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    code = (
+        "import datetime; from datetime import date; from flows.pipeline import backfill; "
+        f"backfill(**{{k: v for k, v in {args!r}.items()}})"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     seen = []
     deadline = time.monotonic() + 240
     try:
@@ -122,12 +153,20 @@ def test_killed_backfill_resumes_with_only_what_is_missing(prefect_harness, shar
 
     if True:
         resumed = backfill(**args)
-        done_first = {(tuple(t), s, e) for t, s, e in [(["NVDA", "AAPL"], date(2022, 1, 1), date(2022, 12, 31)),
-                                                        (["MSFT", "ORCL"], date(2022, 1, 1), date(2022, 12, 31))]}
+        done_first = {
+            (tuple(t), s, e)
+            for t, s, e in [
+                (["NVDA", "AAPL"], date(2022, 1, 1), date(2022, 12, 31)),
+                (["MSFT", "ORCL"], date(2022, 1, 1), date(2022, 12, 31)),
+            ]
+        }
         planned = {(tuple(t), s, e) for t, s, e in resumed.chunks}
         # Only what the killed run did not finish: 2023 and 2024 for both ticker pairs.
-        assert planned == {(pair, date(y, 1, 1), date(y, 12, 31)) for pair in (("NVDA", "AAPL"), ("MSFT", "ORCL"))
-                           for y in (2023, 2024)}
+        assert planned == {
+            (pair, date(y, 1, 1), date(y, 12, 31))
+            for pair in (("NVDA", "AAPL"), ("MSFT", "ORCL"))
+            for y in (2023, 2024)
+        }
         assert not planned & done_first
         import duckdb
 
@@ -142,8 +181,16 @@ def test_a_second_writer_waits_then_fails_clearly(db_path):
     from capwatch.warehouse import WarehouseError, connect
 
     connect(db_path).close()
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db_path)!r}); "
-                               "print('held', flush=True); time.sleep(4)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db_path)!r}); "
+            "print('held', flush=True); time.sleep(4)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     t0 = time.monotonic()
     with pytest.raises(WarehouseError, match="being written by another capwatch process"):

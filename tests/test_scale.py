@@ -17,7 +17,9 @@ TODAY = date(2026, 11, 23)
 
 
 def _batch(market, lo, hi) -> Extracted:
-    p = market.prices[(market.prices.date >= pd.Timestamp(lo)) & (market.prices.date <= pd.Timestamp(hi))]
+    p = market.prices[
+        (market.prices.date >= pd.Timestamp(lo)) & (market.prices.date <= pd.Timestamp(hi))
+    ]
     sp = market.splits[market.splits.date <= pd.Timestamp(hi)]
     sh = market.shares[market.shares.reported_date <= pd.Timestamp(hi)]
     return Extracted(prices=p, splits=sp, shares=sh)
@@ -25,7 +27,18 @@ def _batch(market, lo, hi) -> Extracted:
 
 def _load(con, batch, run):
     clean, q, res = gate_raw(batch, TODAY)
-    load_batch(con, clean, q, source="generated", run_id=run, flow="test", start=None, end=None, tickers=[], validation=res)
+    load_batch(
+        con,
+        clean,
+        q,
+        source="generated",
+        run_id=run,
+        flow="test",
+        start=None,
+        end=None,
+        tickers=[],
+        validation=res,
+    )
 
 
 def test_generated_market_is_deterministic_and_yahoo_shaped():
@@ -35,12 +48,16 @@ def test_generated_market_is_deterministic_and_yahoo_shaped():
     pd.testing.assert_frame_equal(a.shares, b.shares)
     y = a.yahoo_frames()
     back, _ = to_as_traded(y.prices, a.splits)
-    assert (back["close"] - a.prices["close"]).abs().max() < 1e-6  # Yahoo's adjustment undone exactly
+    assert (
+        back["close"] - a.prices["close"]
+    ).abs().max() < 1e-6  # Yahoo's adjustment undone exactly
 
 
 def test_incremental_models_equal_a_full_rebuild(tmp_path):
     market = generate_market(n_tickers=12, start=date(2023, 1, 3), end=date(2024, 12, 31), seed=1)
-    assert (market.splits.date > "2024-07-01").any()  # the increments cross a split and new share counts
+    assert (
+        market.splits.date > "2024-07-01"
+    ).any()  # the increments cross a split and new share counts
     days = sorted(market.prices.date.unique())
     cut = [days[-120], days[-60], days[-20], days[-1]]
     inc = connect(tmp_path / "incremental.duckdb")
@@ -50,15 +67,26 @@ def test_incremental_models_equal_a_full_rebuild(tmp_path):
         _load(inc, _batch(market, lo, hi), f"r{i}")
         runs = build_and_gate(inc, f"b{i}")
         assert runs, "something changed: the models were built"
-    assert inc.execute("select count(*) from model_builds where since is not null").fetchone()[0] == 3
+    assert (
+        inc.execute("select count(*) from model_builds where since is not null").fetchone()[0] == 3
+    )
     assert build_and_gate(inc, "noop") == []  # nothing loaded since: nothing built
 
     full = connect(tmp_path / "full.duckdb")
     _load(full, _batch(market, days[0], days[-1]), "all")
     build_and_gate(full, "full")
     for m in load_models():
-        cols = [c for (c,) in full.execute(f"select column_name from duckdb_columns() where table_name = '{m.name}'").fetchall()]
-        order = ", ".join(c for c in ("company", "ticker", "share_class", "count_ticker", "date", "as_of") if c in cols)
+        cols = [
+            c
+            for (c,) in full.execute(
+                f"select column_name from duckdb_columns() where table_name = '{m.name}'"
+            ).fetchall()
+        ]
+        order = ", ".join(
+            c
+            for c in ("company", "ticker", "share_class", "count_ticker", "date", "as_of")
+            if c in cols
+        )
         a = inc.execute(f"select * from {m.name} order by {order}").df()
         b = full.execute(f"select * from {m.name} order by {order}").df()
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=m.name)

@@ -23,13 +23,19 @@ def _uv() -> list[str]:
     if exe := shutil.which("uv"):
         return [exe]
     for python in ("python3", "python"):
-        if shutil.which(python) and subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode == 0:
+        if (
+            shutil.which(python)
+            and subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode
+            == 0
+        ):
             return [python, "-m", "uv"]
     pytest.fail("uv is needed to build the wheel (make install puts it there)")
 
 
 def _run(args: list, cwd: Path, env: dict | None = None, timeout: int = 600) -> str:
-    out = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert out.returncode == 0, f"{args}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     return out.stdout
 
@@ -50,16 +56,38 @@ def test_wheel_installed_outside_the_checkout_runs_the_demo(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     venv = tmp_path / "venv"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "CAPWATCH_", "UV_"))}
-    _run([*uv, "sync", "--frozen", "--offline", "--no-dev", "--no-editable"], cwd=ROOT,
-         env={**env, "UV_PROJECT_ENVIRONMENT": str(venv)})
-    installed = list((venv / "lib").glob("python3*/site-packages/capwatch/_project/transforms/marts/*.sql"))
-    assert len(installed) == len([n for n in names if n.startswith("capwatch/_project/transforms/marts/")]) > 0
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "CAPWATCH_", "UV_"))
+    }
+    _run(
+        [*uv, "sync", "--frozen", "--offline", "--no-dev", "--no-editable"],
+        cwd=ROOT,
+        env={**env, "UV_PROJECT_ENVIRONMENT": str(venv)},
+    )
+    installed = list(
+        (venv / "lib").glob("python3*/site-packages/capwatch/_project/transforms/marts/*.sql")
+    )
+    assert (
+        len(installed)
+        == len([n for n in names if n.startswith("capwatch/_project/transforms/marts/")])
+        > 0
+    )
 
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", PREFECT_HOME=str(tmp_path / "prefect"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    where = _run([venv / "bin" / "python", "-c", "import capwatch, capwatch.resources as r; "
-                  "print(capwatch.__file__); print(r.transforms_dir())"], cwd=elsewhere, env=env)
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    where = _run(
+        [
+            venv / "bin" / "python",
+            "-c",
+            "import capwatch, capwatch.resources as r; "
+            "print(capwatch.__file__); print(r.transforms_dir())",
+        ],
+        cwd=elsewhere,
+        env=env,
+    )
     assert str(ROOT) not in where and "_project" in where, where
     out = _run([venv / "bin" / "capwatch", "demo", "--tickers", "8"], cwd=elsewhere, env=env)
     assert "Largest one-day losses on 2025-01-27:" in out

@@ -11,5 +11,18 @@ from capwatch.alerts.config import AlertConfig, AlertConfigError, Channel, Rule,
 from capwatch.alerts.deliver import DeliveryReport, deliver, pending
 from capwatch.alerts.rules import Event, evaluate, find_event, message_for
 
-__all__ = ["AlertConfig", "AlertConfigError", "Channel", "DeliveryReport", "Event", "Rule", "deliver", "evaluate",
-           "find_event", "load_config", "message_for", "pending", "send"]
+__all__ = [
+    "AlertConfig",
+    "AlertConfigError",
+    "Channel",
+    "DeliveryReport",
+    "Event",
+    "Rule",
+    "deliver",
+    "evaluate",
+    "find_event",
+    "load_config",
+    "message_for",
+    "pending",
+    "send",
+]

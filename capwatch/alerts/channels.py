@@ -20,24 +20,47 @@ from capwatch.report import fmt_usd
 
 
 def _payload(ev: Event) -> dict:
-    return {"event_id": ev.key, "rule": ev.rule, "company": ev.company, "ticker": ev.ticker,
-            "date": ev.date.isoformat(), "change_pct": round(ev.change_pct, 4), "change_usd": ev.change_usd,
-            "market_cap": ev.market_cap, "rank_in_history": ev.rank_in_history, "message": ev.message}
+    return {
+        "event_id": ev.key,
+        "rule": ev.rule,
+        "company": ev.company,
+        "ticker": ev.ticker,
+        "date": ev.date.isoformat(),
+        "change_pct": round(ev.change_pct, 4),
+        "change_usd": ev.change_usd,
+        "market_cap": ev.market_cap,
+        "rank_in_history": ev.rank_in_history,
+        "message": ev.message,
+    }
 
 
 def _slack_body(ev: Event) -> dict:
     fields = [
         {"type": "mrkdwn", "text": f"*Move*\n{ev.change_pct:+.2f}%"},
         {"type": "mrkdwn", "text": f"*Market cap change*\n{fmt_usd(ev.change_usd)}"},
-        {"type": "mrkdwn", "text": f"*Market cap*\n{fmt_usd(ev.market_cap).lstrip('+') if ev.market_cap else '-'}"},
+        {
+            "type": "mrkdwn",
+            "text": f"*Market cap*\n{fmt_usd(ev.market_cap).lstrip('+') if ev.market_cap else '-'}",
+        },
         {"type": "mrkdwn", "text": f"*Rank in history*\n#{ev.rank_in_history} one-day loss"},
     ]
     return {
         "text": ev.message,
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"{ev.ticker} {ev.change_pct:+.2f}% on {ev.date}"}},
+            {
+                "type": "header",
+                "text": {
+                    "type": "plain_text",
+                    "text": f"{ev.ticker} {ev.change_pct:+.2f}% on {ev.date}",
+                },
+            },
             {"type": "section", "text": {"type": "mrkdwn", "text": ev.message}, "fields": fields},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"capwatch rule `{ev.rule}` · event {ev.key}"}]},
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": f"capwatch rule `{ev.rule}` · event {ev.key}"}
+                ],
+            },
         ],
     }
 
@@ -60,7 +83,9 @@ def _send_mail(url: str, ev: Event, timeout: float) -> None:
     msg["X-Capwatch-Event"] = ev.key
     msg.set_content(f"{ev.message}\n\n{json.dumps(_payload(ev), indent=2)}\n")
     secure = parts.scheme.startswith("mailtos")
-    with smtplib.SMTP(parts.hostname, parts.port or (587 if secure else 25), timeout=timeout) as smtp:
+    with smtplib.SMTP(
+        parts.hostname, parts.port or (587 if secure else 25), timeout=timeout
+    ) as smtp:
         if secure:
             ctx = ssl.create_default_context()
             if q.get("verify", "yes").lower() in ("no", "false", "0"):
@@ -76,12 +101,19 @@ def send(channel: Channel, ev: Event, timeout: float = 10.0) -> None:
     url = expand(channel.url)
     scheme = channel.scheme
     if scheme in ("json", "jsons"):
-        _http_post(("https" if scheme == "jsons" else "http") + url[len(scheme):], _payload(ev), timeout, ev.key)
+        _http_post(
+            ("https" if scheme == "jsons" else "http") + url[len(scheme) :],
+            _payload(ev),
+            timeout,
+            ev.key,
+        )
     elif scheme in ("slack+http", "slack+https"):
-        _http_post(url[len("slack+"):], _slack_body(ev), timeout, ev.key)
+        _http_post(url[len("slack+") :], _slack_body(ev), timeout, ev.key)
     elif scheme == "slack":
-        tokens = [p for p in url[len("slack://"):].split("/") if p][:3]
-        _http_post("https://hooks.slack.com/services/" + "/".join(tokens), _slack_body(ev), timeout, ev.key)
+        tokens = [p for p in url[len("slack://") :].split("/") if p][:3]
+        _http_post(
+            "https://hooks.slack.com/services/" + "/".join(tokens), _slack_body(ev), timeout, ev.key
+        )
     elif scheme in ("mailto", "mailtos"):
         _send_mail(url, ev, timeout)
     else:
@@ -92,5 +124,3 @@ def send(channel: Channel, ev: Event, timeout: float = 10.0) -> None:
             raise AlertConfigError(f"alert channel {channel.redacted}: apprise cannot use it")
         if not ap.notify(title=f"capwatch: {ev.ticker} {ev.change_pct:+.2f}%", body=ev.message):
             raise RuntimeError("apprise reported the notification as not delivered")
-
-

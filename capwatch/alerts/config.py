@@ -80,35 +80,58 @@ def load_config(settings: Settings | None = None, path: str | Path | None = None
         text = Path(path).read_text() if path else _default_config_text()
         raw = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AlertConfigError(f"alert config {path or 'capwatch/alerts/alerts.toml'}: {exc}") from exc
+        raise AlertConfigError(
+            f"alert config {path or 'capwatch/alerts/alerts.toml'}: {exc}"
+        ) from exc
     rules = []
     for name, spec in (raw.get("rules") or {}).items():
         if not spec.get("enabled", True):
             continue
         kind = spec.get("kind")
         if kind not in RULE_KINDS:
-            raise AlertConfigError(f"alert rule {name!r}: kind {kind!r} is not one of {', '.join(RULE_KINDS)}")
+            raise AlertConfigError(
+                f"alert rule {name!r}: kind {kind!r} is not one of {', '.join(RULE_KINDS)}"
+            )
         threshold = spec.get("threshold")
         if kind != "record_loss" and not isinstance(threshold, int | float):
             raise AlertConfigError(f"alert rule {name!r}: needs a numeric threshold")
         if kind == "top_n_pct_drop" and not isinstance(spec.get("top_n"), int):
             raise AlertConfigError(f"alert rule {name!r}: needs top_n (an integer)")
-        rules.append(Rule(name, kind, float(threshold) if threshold is not None else None, spec.get("top_n"),
-                          int(spec.get("min_history", 250))))
+        rules.append(
+            Rule(
+                name,
+                kind,
+                float(threshold) if threshold is not None else None,
+                spec.get("top_n"),
+                int(spec.get("min_history", 250)),
+            )
+        )
     overrides = {}
     for company, values in (raw.get("overrides") or {}).items():
         for rule_name, value in values.items():
-            if rule_name not in {r.name for r in rules} and rule_name not in (raw.get("rules") or {}):
+            if rule_name not in {r.name for r in rules} and rule_name not in (
+                raw.get("rules") or {}
+            ):
                 raise AlertConfigError(f"alert override for {company}: no rule named {rule_name!r}")
             overrides.setdefault(company, {})[rule_name] = float(value)
-    urls = list(settings.alert_urls) if settings.alert_urls else list((raw.get("channels") or {}).get("urls", []))
+    urls = (
+        list(settings.alert_urls)
+        if settings.alert_urls
+        else list((raw.get("channels") or {}).get("urls", []))
+    )
     channels = [Channel(u) for u in urls]
     for ch in channels:
         validate_channel(ch)
     delivery = raw.get("delivery") or {}
-    return AlertConfig(rules, overrides, channels, int(delivery.get("attempts", 3)),
-                       float(delivery.get("backoff_seconds", 1.0)), float(delivery.get("timeout_seconds", 10)),
-                       str(path or "capwatch/alerts/alerts.toml"))
+    return AlertConfig(
+        rules,
+        overrides,
+        channels,
+        int(delivery.get("attempts", 3)),
+        float(delivery.get("backoff_seconds", 1.0)),
+        float(delivery.get("timeout_seconds", 10)),
+        str(path or "capwatch/alerts/alerts.toml"),
+    )
 
 
 def validate_channel(ch: Channel) -> None:
@@ -123,17 +146,27 @@ def validate_channel(ch: Channel) -> None:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
             raise AlertConfigError(f"alert channel {ch.redacted}: {exc}") from exc
-        if ch.scheme.startswith("mailto") and not parse_qs(parts.query).get("to") and "@" not in (parts.username or ""):
-            raise AlertConfigError(f"alert channel {ch.redacted}: no recipient (add ?to=name@example.com)")
+        if (
+            ch.scheme.startswith("mailto")
+            and not parse_qs(parts.query).get("to")
+            and "@" not in (parts.username or "")
+        ):
+            raise AlertConfigError(
+                f"alert channel {ch.redacted}: no recipient (add ?to=name@example.com)"
+            )
         return
     if ch.scheme == "slack":
         if len([p for p in (parts.netloc + parts.path).split("/") if p]) < 3:
-            raise AlertConfigError("alert channel slack://***: expected slack://TokenA/TokenB/TokenC")
+            raise AlertConfigError(
+                "alert channel slack://***: expected slack://TokenA/TokenB/TokenC"
+            )
         return
     import apprise
 
     if apprise.Apprise.instantiate(expand(ch.url, resolve_secrets=False)) is None:
-        raise AlertConfigError(f"alert channel {ch.redacted}: not a URL capwatch or apprise can send to")
+        raise AlertConfigError(
+            f"alert channel {ch.redacted}: not a URL capwatch or apprise can send to"
+        )
 
 
 def expand(url: str, resolve_secrets: bool = True) -> str:
@@ -155,5 +188,3 @@ def expand(url: str, resolve_secrets: bool = True) -> str:
         return value
 
     return _PLACEHOLDER.sub(sub, url)
-
-

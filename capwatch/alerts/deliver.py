@@ -22,7 +22,8 @@ log = logging.getLogger("capwatch.alerts")
 
 def pending(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Event]:
     """Events to notify that this channel has not accepted yet."""
-    rows = con.execute(f"""
+    rows = con.execute(
+        f"""
         select {EVENT_COLUMNS}
         from alert_events e
         where e.notify and not exists (
@@ -30,9 +31,10 @@ def pending(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Event]:
             where d.rule = e.rule and d.company = e.company and d.date = e.date
               and d.channel = ? and d.status = 'sent')
         order by e.date, e.change_usd
-    """, [channel.redacted]).fetchall()
+    """,
+        [channel.redacted],
+    ).fetchall()
     return [Event(*r) for r in rows]
-
 
 
 @dataclass
@@ -42,8 +44,13 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-def deliver(con: duckdb.DuckDBPyConnection, config: AlertConfig, run_id: str, sleep=time.sleep,
-            only: Event | None = None) -> DeliveryReport:
+def deliver(
+    con: duckdb.DuckDBPyConnection,
+    config: AlertConfig,
+    run_id: str,
+    sleep=time.sleep,
+    only: Event | None = None,
+) -> DeliveryReport:
     """Send every pending event (or just ``only``, even if sent before) to every channel; record
     each attempt. Never raises for a send."""
     report = DeliveryReport()
@@ -58,14 +65,30 @@ def deliver(con: duckdb.DuckDBPyConnection, config: AlertConfig, run_id: str, sl
                     error = f"{type(exc).__name__}: {exc}"[:500]
                 con.execute(
                     "insert into alert_deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ev.rule, ev.company, ev.date, channel.redacted, attempt, datetime.now(UTC),
-                     "sent" if error is None else "failed", error, run_id],
+                    [
+                        ev.rule,
+                        ev.company,
+                        ev.date,
+                        channel.redacted,
+                        attempt,
+                        datetime.now(UTC),
+                        "sent" if error is None else "failed",
+                        error,
+                        run_id,
+                    ],
                 )
                 if error is None:
                     report.sent += 1
                     log.info("alert %s sent to %s", ev.key, channel.redacted)
                     break
-                log.warning("alert %s to %s failed (attempt %d/%d): %s", ev.key, channel.redacted, attempt, config.attempts, error)
+                log.warning(
+                    "alert %s to %s failed (attempt %d/%d): %s",
+                    ev.key,
+                    channel.redacted,
+                    attempt,
+                    config.attempts,
+                    error,
+                )
                 if attempt < config.attempts:
                     sleep(delay)
                     delay *= 2

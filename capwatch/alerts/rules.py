@@ -35,8 +35,14 @@ class Event:
         return f"{self.rule}:{self.company}:{self.date.isoformat()}"
 
 
-def message_for(company: str, ticker: str, change_pct: float, change_usd: float, rank_in_history: int,
-                prior_days: int) -> str:
+def message_for(
+    company: str,
+    ticker: str,
+    change_pct: float,
+    change_usd: float,
+    rank_in_history: int,
+    prior_days: int,
+) -> str:
     """One line: "NVDA -16.97% — market cap -$592.7B, largest one-day loss on record"."""
     name = ticker if company == ticker else f"{company} ({ticker})"
     line = f"{name} {change_pct:+.2f}% — market cap {fmt_usd(change_usd)}"
@@ -52,16 +58,27 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, config: AlertConfig, since: date, run_id: str,
-             notify_since: date | None) -> list[Event]:
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    config: AlertConfig,
+    since: date,
+    run_id: str,
+    notify_since: date | None,
+) -> list[Event]:
     """Record the events on or after ``since``; those before ``notify_since`` (or all, when it is
     None) are recorded as not-to-notify. Returns the events that were new in this run."""
     rows = [(r.name, r.kind, r.threshold, r.top_n, r.min_history, None) for r in config.rules]
-    rows += [(rule, None, t, None, None, company) for company, o in config.overrides.items() for rule, t in o.items()]
+    rows += [
+        (rule, None, t, None, None, company)
+        for company, o in config.overrides.items()
+        for rule, t in o.items()
+    ]
     if not config.rules:
         return []
-    con.execute("create or replace temp table alert_rules (rule varchar, kind varchar, threshold double, "
-                "top_n integer, min_history integer, company varchar)")
+    con.execute(
+        "create or replace temp table alert_rules (rule varchar, kind varchar, threshold double, "
+        "top_n integer, min_history integer, company varchar)"
+    )
     con.executemany("insert into alert_rules values (?, ?, ?, ?, ?, ?)", rows)
     sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
     cands = con.execute(sql, {"since": since}).fetchall()
@@ -71,14 +88,41 @@ def evaluate(con: duckdb.DuckDBPyConnection, config: AlertConfig, since: date, r
     with transaction(con):
         for row in cands:
             c = dict(zip(cols, row, strict=True))
-            ev = Event(c["rule"], c["company"], c["date"], c["ticker"], c["change_pct"], c["change_usd"],
-                       c["market_cap"], c["rank_in_history"],
-                       message_for(c["company"], c["ticker"], c["change_pct"], c["change_usd"], c["rank_in_history"], c["prior_days"]))
+            ev = Event(
+                c["rule"],
+                c["company"],
+                c["date"],
+                c["ticker"],
+                c["change_pct"],
+                c["change_usd"],
+                c["market_cap"],
+                c["rank_in_history"],
+                message_for(
+                    c["company"],
+                    c["ticker"],
+                    c["change_pct"],
+                    c["change_usd"],
+                    c["rank_in_history"],
+                    c["prior_days"],
+                ),
+            )
             notify = notify_since is not None and ev.date >= notify_since
             inserted = con.execute(
                 "insert into alert_events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing returning rule",
-                [ev.rule, ev.company, ev.date, ev.ticker, ev.change_pct, ev.change_usd, ev.market_cap,
-                 ev.rank_in_history, ev.message, notify, now, run_id],
+                [
+                    ev.rule,
+                    ev.company,
+                    ev.date,
+                    ev.ticker,
+                    ev.change_pct,
+                    ev.change_usd,
+                    ev.market_cap,
+                    ev.rank_in_history,
+                    ev.message,
+                    notify,
+                    now,
+                    run_id,
+                ],
             ).fetchall()
             if inserted:
                 new.append(ev)
@@ -89,8 +133,8 @@ EVENT_COLUMNS = "e.rule, e.company, e.date, e.ticker, e.change_pct, e.change_usd
 
 
 def find_event(con: duckdb.DuckDBPyConnection, rule: str, company: str, on: date) -> Event | None:
-    row = con.execute(f"select {EVENT_COLUMNS} from alert_events e where rule = ? and company = ? and date = ?",
-                      [rule, company, on]).fetchone()
+    row = con.execute(
+        f"select {EVENT_COLUMNS} from alert_events e where rule = ? and company = ? and date = ?",
+        [rule, company, on],
+    ).fetchone()
     return Event(*row) if row else None
-
-

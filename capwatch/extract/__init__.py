@@ -111,7 +111,9 @@ def to_as_traded(prices: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataF
             md = dividends["ticker"] == ticker
             if md.any():
                 f = split_factor_after(dividends.loc[md, "date"], sd, ratios)
-                dividends.loc[md, "dividend"] = np.round(dividends.loc[md, "dividend"].to_numpy(dtype=float) * f, 8)
+                dividends.loc[md, "dividend"] = np.round(
+                    dividends.loc[md, "dividend"].to_numpy(dtype=float) * f, 8
+                )
     return prices, dividends
 
 
@@ -125,12 +127,17 @@ def make_source(settings: Settings, spec: str | None = None, session=None) -> So
         return CsvSource(spec[4:])
     from capwatch.extract.yahoo import YahooSource
 
-    options = dict(concurrency=settings.yahoo_concurrency, retries=settings.yahoo_retries,
-                   backoff_seconds=settings.yahoo_backoff_seconds)
+    options = dict(
+        concurrency=settings.yahoo_concurrency,
+        retries=settings.yahoo_retries,
+        backoff_seconds=settings.yahoo_backoff_seconds,
+    )
     if spec.startswith("replay:"):
         from capwatch.replay import replay_session
 
-        source = YahooSource(session=session or replay_session(spec[7:], settings.replay_latency), **options)
+        source = YahooSource(
+            session=session or replay_session(spec[7:], settings.replay_latency), **options
+        )
         source.name = "yahoo-replay"  # replayed data is never stored as Yahoo's
         return source
     return YahooSource(session=session, **options)

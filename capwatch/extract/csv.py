@@ -65,6 +65,10 @@ class CsvSource:
         for t in tickers:
             if t not in known:
                 out.problems.append(
-                    Problem(t, "prices", f"unknown ticker: no rows in {self.directory / CSV_PRICES.name}")
+                    Problem(
+                        t,
+                        "prices",
+                        f"unknown ticker: no rows in {self.directory / CSV_PRICES.name}",
+                    )
                 )
         return out

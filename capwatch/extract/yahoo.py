@@ -22,6 +22,7 @@ from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreacha
 
 log = logging.getLogger("capwatch.extract")
 
+
 def _yfinance():
     """Import yfinance once and make it raise instead of logging and returning empty frames."""
     import warnings
@@ -46,7 +47,13 @@ def _is_transient(exc: BaseException) -> bool:
     """Worth retrying: timeouts, rate limits, server errors."""
     name = type(exc).__name__
     text = str(exc)
-    if name in ("YFRateLimitError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"):
+    if name in (
+        "YFRateLimitError",
+        "Timeout",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "ChunkedEncodingError",
+    ):
         return True
     if name == "JSONDecodeError":  # an HTML error page ("Will be right back") instead of JSON
         return True
@@ -108,7 +115,15 @@ class YahooSource:
                 if not _is_transient(exc) or attempt >= self.retries:
                     raise
                 delay = self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
-                log.warning("%s (%s): %s; retry %d/%d in %.1fs", ticker, what, type(exc).__name__, attempt + 1, self.retries, delay)
+                log.warning(
+                    "%s (%s): %s; retry %d/%d in %.1fs",
+                    ticker,
+                    what,
+                    type(exc).__name__,
+                    attempt + 1,
+                    self.retries,
+                    delay,
+                )
                 # yfinance memoises responses of past ranges, failures included: forget them.
                 self._yf.data.YfData.cache_get.cache_clear()
                 time.sleep(delay)
@@ -130,7 +145,9 @@ class YahooSource:
 
     def _shares(self, ticker: str, start: date, end: date):
         t = self._yf.Ticker(ticker, session=self.session)
-        return t.get_shares_full(start=(start - SHARES_LOOKBACK).isoformat(), end=(end + timedelta(days=1)).isoformat())
+        return t.get_shares_full(
+            start=(start - SHARES_LOOKBACK).isoformat(), end=(end + timedelta(days=1)).isoformat()
+        )
 
     def _fetch_one(self, ticker: str, start: date, end: date) -> Extracted:
         out = Extracted()
@@ -144,10 +161,20 @@ class YahooSource:
                 return out
             hist = pd.DataFrame()  # an empty download: reported below
         if hist is None or hist.empty:
-            out.problems.append(Problem(ticker, "prices", f"Yahoo returned no prices for {start}..{end} (empty download)"))
+            out.problems.append(
+                Problem(
+                    ticker,
+                    "prices",
+                    f"Yahoo returned no prices for {start}..{end} (empty download)",
+                )
+            )
         else:
             idx = pd.DatetimeIndex(hist.index)
-            days = pd.Series(idx.tz_localize(None) if idx.tz is not None else idx).dt.normalize().astype("datetime64[ns]")
+            days = (
+                pd.Series(idx.tz_localize(None) if idx.tz is not None else idx)
+                .dt.normalize()
+                .astype("datetime64[ns]")
+            )
             frame = pd.DataFrame(
                 {
                     "ticker": ticker,
@@ -162,10 +189,18 @@ class YahooSource:
             split_rows = frame.loc[hist["Stock Splits"].to_numpy() > 0, ["ticker", "date"]].assign(
                 ratio=hist["Stock Splits"].to_numpy()[hist["Stock Splits"].to_numpy() > 0]
             )
-            div_mask = hist["Dividends"].to_numpy() > 0 if "Dividends" in hist else np.zeros(len(hist), bool)
-            divs = frame.loc[div_mask, ["ticker", "date"]].assign(dividend=hist["Dividends"].to_numpy()[div_mask])
+            div_mask = (
+                hist["Dividends"].to_numpy() > 0
+                if "Dividends" in hist
+                else np.zeros(len(hist), bool)
+            )
+            divs = frame.loc[div_mask, ["ticker", "date"]].assign(
+                dividend=hist["Dividends"].to_numpy()[div_mask]
+            )
             prices, divs = to_as_traded(frame, split_rows, divs)
-            in_range = (prices["date"] >= pd.Timestamp(start)) & (prices["date"] <= pd.Timestamp(end))
+            in_range = (prices["date"] >= pd.Timestamp(start)) & (
+                prices["date"] <= pd.Timestamp(end)
+            )
             out.prices = prices[in_range].reset_index(drop=True)
             out.splits = split_rows.reset_index(drop=True)
             dr = (divs["date"] >= pd.Timestamp(start)) & (divs["date"] <= pd.Timestamp(end))
@@ -180,7 +215,9 @@ class YahooSource:
             out.problems.append(Problem(ticker, "shares_outstanding", _describe(exc)))
             series = None
         if series is None or len(series) == 0:
-            out.problems.append(Problem(ticker, "shares_outstanding", "Yahoo returned no share counts"))
+            out.problems.append(
+                Problem(ticker, "shares_outstanding", "Yahoo returned no share counts")
+            )
         else:
             idx = pd.DatetimeIndex(series.index)
             as_of = pd.Series(idx.tz_localize(None) if idx.tz is not None else idx).dt.normalize()
@@ -205,5 +242,3 @@ class YahooSource:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tickers))) as pool:
             parts = list(pool.map(lambda t: self._fetch_one(t, start, end), tickers))
         return Extracted.concat(parts)
-
-

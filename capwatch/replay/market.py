@@ -18,7 +18,34 @@ from capwatch.calendar import trading_days
 from capwatch.replay.yahoo import MarketFrames
 from capwatch.schema import CSV_PRICES, CSV_SHARES, CSV_SPLITS
 
-_NAMES = ["ALFA", "BRAV", "CHAR", "DELT", "ECHO", "FOXT", "GOLF", "HOTL", "INDI", "JULI", "KILO", "LIMA", "MIKE", "NOVB", "OSCR", "PAPA", "QUEB", "ROME", "SIER", "TANG", "UNIF", "VICT", "WHIS", "XRAY", "YANK", "ZULU"]
+_NAMES = [
+    "ALFA",
+    "BRAV",
+    "CHAR",
+    "DELT",
+    "ECHO",
+    "FOXT",
+    "GOLF",
+    "HOTL",
+    "INDI",
+    "JULI",
+    "KILO",
+    "LIMA",
+    "MIKE",
+    "NOVB",
+    "OSCR",
+    "PAPA",
+    "QUEB",
+    "ROME",
+    "SIER",
+    "TANG",
+    "UNIF",
+    "VICT",
+    "WHIS",
+    "XRAY",
+    "YANK",
+    "ZULU",
+]
 
 
 def tickers_for(n: int) -> list[str]:
@@ -47,7 +74,9 @@ class GeneratedMarket:
             for c in ("open", "high", "low", "close"):
                 p.loc[m, c] = p.loc[m, c].to_numpy() / f
             p.loc[m, "volume"] = p.loc[m, "volume"].to_numpy() * f
-        return MarketFrames(prices=p, splits=self.splits, shares=self.shares[["ticker", "as_of", "shares"]])
+        return MarketFrames(
+            prices=p, splits=self.splits, shares=self.shares[["ticker", "as_of", "shares"]]
+        )
 
     def write_csv(self, directory: Path) -> Path:
         """Lay the market out like ``../shared/marketdata`` (a ``csv:DIR`` source)."""
@@ -58,8 +87,13 @@ class GeneratedMarket:
         return directory
 
 
-def generate_market(n_tickers: int = 30, start: date = date(2019, 1, 2), end: date = date(2025, 12, 31),
-                    seed: int = 20250127, crash_day: date | None = date(2025, 1, 27)) -> GeneratedMarket:
+def generate_market(
+    n_tickers: int = 30,
+    start: date = date(2019, 1, 2),
+    end: date = date(2025, 12, 31),
+    seed: int = 20250127,
+    crash_day: date | None = date(2025, 1, 27),
+) -> GeneratedMarket:
     """Generate a market. Every ticker trades every session from ``start`` to ``end``."""
     rng = np.random.default_rng(seed)
     days = trading_days(start, end)
@@ -97,10 +131,19 @@ def generate_market(n_tickers: int = 30, start: date = date(2019, 1, 2), end: da
         high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, sigma / 2, n_days)))
         low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, sigma / 2, n_days)))
         volume = np.round(rng.lognormal(16, 0.5, n_days) / factor)
-        price_frames.append(pd.DataFrame({
-            "ticker": ticker, "date": days, "open": np.round(open_, 4), "high": np.round(high, 4),
-            "low": np.round(low, 4), "close": np.round(close, 4), "volume": volume.astype("int64"),
-        }))
+        price_frames.append(
+            pd.DataFrame(
+                {
+                    "ticker": ticker,
+                    "date": days,
+                    "open": np.round(open_, 4),
+                    "high": np.round(high, 4),
+                    "low": np.round(low, 4),
+                    "close": np.round(close, 4),
+                    "volume": volume.astype("int64"),
+                }
+            )
+        )
         split_rows += [(ticker, d, r) for d, r in splits_here]
 
         # Quarterly counts: as-of ~4 weeks after quarter end, reported 2-6 days later, on the
@@ -115,14 +158,22 @@ def generate_market(n_tickers: int = 30, start: date = date(2019, 1, 2), end: da
             shares = econ / float(np.prod(later)) if later else econ
             share_rows.append((ticker, "all", as_of, int(round(shares, -3)), reported))
         # One count before the first session so day one is valued.
-        share_rows.append((ticker, "all", pd.Timestamp(start) - timedelta(days=40),
-                           int(round(base / float(np.prod([r for _, r in splits_here]) or 1.0), -3)),
-                           pd.Timestamp(start) - timedelta(days=35)))
+        share_rows.append(
+            (
+                ticker,
+                "all",
+                pd.Timestamp(start) - timedelta(days=40),
+                int(round(base / float(np.prod([r for _, r in splits_here]) or 1.0), -3)),
+                pd.Timestamp(start) - timedelta(days=35),
+            )
+        )
 
     prices = pd.concat(price_frames, ignore_index=True)
     splits = pd.DataFrame(split_rows, columns=["ticker", "date", "ratio"])
     splits["date"] = pd.to_datetime(splits["date"]).astype("datetime64[ns]")
-    shares = pd.DataFrame(share_rows, columns=["ticker", "share_class", "as_of", "shares", "reported_date"])
+    shares = pd.DataFrame(
+        share_rows, columns=["ticker", "share_class", "as_of", "shares", "reported_date"]
+    )
     shares["as_of"] = pd.to_datetime(shares["as_of"]).astype("datetime64[ns]")
     shares["reported_date"] = pd.to_datetime(shares["reported_date"]).astype("datetime64[ns]")
     shares = shares.sort_values(["ticker", "as_of"], ignore_index=True)

@@ -31,7 +31,17 @@ from capwatch.schema import CSV_DIVIDENDS, CSV_PRICES, CSV_SHARES, CSV_SPLITS
 NEW_YORK = ZoneInfo("America/New_York")
 
 # Fault names accepted by ``OfflineYahoo.faults``: ticker -> fault.
-FAULTS = ("empty", "malformed", "http500", "rate_limit", "timeout", "nan_rows", "negative", "duplicate_rows", "no_shares")
+FAULTS = (
+    "empty",
+    "malformed",
+    "http500",
+    "rate_limit",
+    "timeout",
+    "nan_rows",
+    "negative",
+    "duplicate_rows",
+    "no_shares",
+)
 
 
 @dataclass
@@ -48,13 +58,17 @@ class MarketFrames:
     prices: pd.DataFrame
     splits: pd.DataFrame
     shares: pd.DataFrame
-    dividends: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ticker", "date", "dividend"]))
+    dividends: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["ticker", "date", "dividend"])
+    )
 
     def __post_init__(self) -> None:
         self._by_ticker = {t: g.sort_values("date") for t, g in self.prices.groupby("ticker")}
         self._splits = {t: g for t, g in self.splits.groupby("ticker")}
         self._divs = {t: g for t, g in self.dividends.groupby("ticker")}
-        self._shares = {t: g.sort_values("as_of", kind="stable") for t, g in self.shares.groupby("ticker")}
+        self._shares = {
+            t: g.sort_values("as_of", kind="stable") for t, g in self.shares.groupby("ticker")
+        }
 
     @property
     def tickers(self) -> list[str]:
@@ -72,7 +86,10 @@ def _to_dates(values: pd.Series) -> pd.Series:
 
 def _clean(values: np.ndarray) -> list:
     """JSON list with NaN as null, like Yahoo."""
-    return [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values.tolist()]
+    return [
+        None if (v is None or (isinstance(v, float) and np.isnan(v))) else v
+        for v in values.tolist()
+    ]
 
 
 def _chart_meta(ticker: str, first: date | None) -> dict:
@@ -105,7 +122,10 @@ def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: 
         return {
             "chart": {
                 "result": None,
-                "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+                "error": {
+                    "code": "Not Found",
+                    "description": "No data found, symbol may be delisted",
+                },
             }
         }
     days = _to_dates(g["date"])
@@ -124,7 +144,12 @@ def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: 
             sts = np.array([_open_ts(d) for d in _to_dates(sp["date"])])
             in_range = (sts >= lo) & (sts < hi)
             events["splits"] = {
-                str(s): {"date": int(s), "numerator": float(r), "denominator": 1.0, "splitRatio": f"{r:g}:1"}
+                str(s): {
+                    "date": int(s),
+                    "numerator": float(r),
+                    "denominator": 1.0,
+                    "splitRatio": f"{r:g}:1",
+                }
                 for s, r in zip(sts[in_range], sp["ratio"].to_numpy()[in_range], strict=False)
             }
         dv = frames._divs.get(ticker)
@@ -152,7 +177,9 @@ def timeseries_json(frames: MarketFrames, ticker: str, period1: int, period2: in
     meta = {"symbol": [ticker], "type": ["shares_out"]}
     if g is None or g.empty:
         return {"timeseries": {"result": [{"meta": meta}], "error": None}}
-    ts = np.array([int(datetime.combine(d, time(0, 0), UTC).timestamp()) for d in _to_dates(g["as_of"])])
+    ts = np.array(
+        [int(datetime.combine(d, time(0, 0), UTC).timestamp()) for d in _to_dates(g["as_of"])]
+    )
     keep = (ts >= period1) & (ts <= period2)
     if not keep.any():
         return {"timeseries": {"result": [{"meta": meta}], "error": None}}
@@ -177,8 +204,13 @@ class OfflineYahoo(BaseAdapter):
     (to test retries). ``requests_seen`` counts requests per ticker and endpoint.
     """
 
-    def __init__(self, frames: MarketFrames, faults: dict[str, str] | None = None, fail_times: int | None = None,
-                 latency: float = 0.0):
+    def __init__(
+        self,
+        frames: MarketFrames,
+        faults: dict[str, str] | None = None,
+        fail_times: int | None = None,
+        latency: float = 0.0,
+    ):
         super().__init__()
         self.frames = frames
         self.latency = latency  # seconds per data request: a slow network, for resume tests
@@ -187,7 +219,9 @@ class OfflineYahoo(BaseAdapter):
         self.requests_seen: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
 
-    def _respond(self, request: requests.PreparedRequest, status: int, body: bytes | str, ctype: str) -> requests.Response:
+    def _respond(
+        self, request: requests.PreparedRequest, status: int, body: bytes | str, ctype: str
+    ) -> requests.Response:
         resp = requests.Response()
         resp.status_code = status
         resp._content = body.encode() if isinstance(body, str) else body
@@ -223,7 +257,15 @@ class OfflineYahoo(BaseAdapter):
             endpoint = "timeseries"
         elif "/quoteSummary/" in url.path:  # yfinance's fallback when the chart gives no timezone
             ticker = url.path.rsplit("/", 1)[1]
-            body = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": f"Quote not found for symbol: {ticker}"}}}
+            body = {
+                "quoteSummary": {
+                    "result": None,
+                    "error": {
+                        "code": "Not Found",
+                        "description": f"Quote not found for symbol: {ticker}",
+                    },
+                }
+            }
             return self._respond(request, 404, json.dumps(body), "application/json")
         else:
             return self._respond(request, 404, "{}", "application/json")
@@ -239,12 +281,24 @@ class OfflineYahoo(BaseAdapter):
         if fault == "http500":
             return self._respond(request, 500, "Internal Server Error", "text/plain")
         if fault == "malformed" and endpoint == "chart":
-            return self._respond(request, 200, '{"chart": {"result": [{"meta": ', "application/json")
+            return self._respond(
+                request, 200, '{"chart": {"result": [{"meta": ', "application/json"
+            )
         if endpoint == "timeseries":
             if fault == "no_shares":
-                body = {"timeseries": {"result": [{"meta": {"symbol": [ticker], "type": ["shares_out"]}}], "error": None}}
+                body = {
+                    "timeseries": {
+                        "result": [{"meta": {"symbol": [ticker], "type": ["shares_out"]}}],
+                        "error": None,
+                    }
+                }
             else:
-                body = timeseries_json(self.frames, ticker, int(query.get("period1", 0)), int(query.get("period2", 2**62)))
+                body = timeseries_json(
+                    self.frames,
+                    ticker,
+                    int(query.get("period1", 0)),
+                    int(query.get("period2", 2**62)),
+                )
             return self._respond(request, 200, json.dumps(body), "application/json")
         p1 = int(query["period1"]) if "period1" in query else None
         p2 = int(query["period2"]) if "period2" in query else None
@@ -261,8 +315,10 @@ class OfflineYahoo(BaseAdapter):
             q = body["chart"]["result"][0]["indicators"].get("quote", [{}])[0]
             for col in ("open", "high", "low", "close") if fault == "nan_rows" else ("close",):
                 if col in q:
-                    q[col] = [(None if fault == "nan_rows" else -v) if i % 3 == 0 and v is not None else v
-                              for i, v in enumerate(q[col])]
+                    q[col] = [
+                        (None if fault == "nan_rows" else -v) if i % 3 == 0 and v is not None else v
+                        for i, v in enumerate(q[col])
+                    ]
         elif fault == "duplicate_rows":
             # The first bar sent twice, the copy with another close.
             r = body["chart"]["result"][0]
@@ -270,7 +326,12 @@ class OfflineYahoo(BaseAdapter):
                 r["timestamp"].insert(1, r["timestamp"][0])
                 q = r["indicators"]["quote"][0]
                 for col in q:
-                    q[col].insert(1, q[col][0] * (1.5 if col == "close" else 1) if q[col][0] is not None else None)
+                    q[col].insert(
+                        1,
+                        q[col][0] * (1.5 if col == "close" else 1)
+                        if q[col][0] is not None
+                        else None,
+                    )
                 r["indicators"]["adjclose"][0]["adjclose"].insert(1, q["close"][1])
         return self._respond(request, 200, json.dumps(body), "application/json")
 

@@ -38,23 +38,31 @@ def _dates(column: pd.Series) -> pd.Series:
 def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Give every column its type; anything that is not a number or a date becomes missing."""
     table = TABLES[dataset]
-    out = frame.reset_index(drop=True)  # copy-on-write (pandas 3): columns replaced below are new arrays
+    out = frame.reset_index(
+        drop=True
+    )  # copy-on-write (pandas 3): columns replaced below are new arrays
     for c in table.batch_columns:
         if c not in out:
             out[c] = pd.NA
     if pd.api.types.infer_dtype(out["ticker"], skipna=False) != "string":  # rare: fix cell by cell
-        out["ticker"] = out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
+        out["ticker"] = (
+            out["ticker"].map(lambda v: v if isinstance(v, str) else None).astype(object)
+        )
     for c in table.batch_columns:
         if table.types[c] == "date":
             out[c] = _dates(out[c])
     if "share_class" in table.keys:
-        out["share_class"] = out["share_class"].map(lambda v: v if isinstance(v, str) else "all").astype(object)
+        out["share_class"] = (
+            out["share_class"].map(lambda v: v if isinstance(v, str) else "all").astype(object)
+        )
     for c in table.numeric:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
     return out
 
 
-def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame, pd.DataFrame, GateResult]:
+def _gate(
+    frame: pd.DataFrame, dataset: str, today: date
+) -> tuple[pd.DataFrame, pd.DataFrame, GateResult]:
     """One dataset through its GX suite: (rows fit to load, quarantined rows, the suite's result)."""
     table = TABLES[dataset]
     keys, values, date_col = list(table.batch_keys), list(table.numeric), table.date_column
@@ -69,8 +77,12 @@ def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame,
         frame = frame.drop(index=copies[copies].index).reset_index(drop=True)
     if dataset == "prices_daily":
         dates = frame["date"]
-        sessions = trading_days(dates.min().date(), dates.max().date()) if dates.notna().any() else []
-        frame["on_trading_day"] = dates.isin(sessions) | dates.isna()  # a missing date fails its own check
+        sessions = (
+            trading_days(dates.min().date(), dates.max().date()) if dates.notna().any() else []
+        )
+        frame["on_trading_day"] = (
+            dates.isin(sessions) | dates.isna()
+        )  # a missing date fails its own check
     result = run_checks(f"raw_{dataset}", frame, raw_checks(dataset, today))
     frame = frame.drop(columns=["on_trading_day"], errors="ignore")
     reasons: dict[int, list[str]] = {}
@@ -82,13 +94,18 @@ def _gate(frame: pd.DataFrame, dataset: str, today: date) -> tuple[pd.DataFrame,
     bad = np.zeros(len(frame), bool)
     bad[list(reasons)] = True
     q = frame[bad]
-    quarantine = pd.DataFrame({
-        "ticker": q["ticker"].to_numpy(),
-        "date": q[date_col].to_numpy(),
-        "dataset": dataset,
-        "reason": ["; ".join(reasons[i]) for i in q.index],
-        "value": [", ".join(f"{c}={v}" for c, v in zip(values, row, strict=False)) for row in q[values].itertuples(index=False)],
-    })
+    quarantine = pd.DataFrame(
+        {
+            "ticker": q["ticker"].to_numpy(),
+            "date": q[date_col].to_numpy(),
+            "dataset": dataset,
+            "reason": ["; ".join(reasons[i]) for i in q.index],
+            "value": [
+                ", ".join(f"{c}={v}" for c, v in zip(values, row, strict=False))
+                for row in q[values].itertuples(index=False)
+            ],
+        }
+    )
     return frame[~bad].reset_index(drop=True), quarantine, result
 
 
@@ -124,25 +141,44 @@ def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
             for i in group:
                 if i != keep:
                     drop.append(i)
-                    rows.append((ticker, shares.at[i, "as_of"], "shares_outstanding",
-                                 f"duplicate count for {cls} on this date: kept {values[keep]:.0f} (closest to the neighbouring count)",
-                                 f"{values[i]:.0f}"))
+                    rows.append(
+                        (
+                            ticker,
+                            shares.at[i, "as_of"],
+                            "shares_outstanding",
+                            f"duplicate count for {cls} on this date: kept {values[keep]:.0f} (closest to the neighbouring count)",
+                            f"{values[i]:.0f}",
+                        )
+                    )
     q = pd.DataFrame(rows, columns=QUARANTINE_COLUMNS)
     return shares.drop(index=drop).reset_index(drop=True), q
 
 
 def gate_raw(batch: Extracted, today: date) -> tuple[Extracted, pd.DataFrame, list[GateResult]]:
     """The raw gate: the rows fit to load, the quarantined rows with reasons, and each suite's result."""
-    shares, qdup = resolve_duplicate_counts(_coerce(batch.shares, "shares_outstanding") if len(batch.shares) else batch.shares)
+    shares, qdup = resolve_duplicate_counts(
+        _coerce(batch.shares, "shares_outstanding") if len(batch.shares) else batch.shares
+    )
     parts, results, clean = [qdup], [], {}
-    for dataset, frame in (("prices_daily", batch.prices), ("splits", batch.splits),
-                           ("dividends", batch.dividends), ("shares_outstanding", shares)):
+    for dataset, frame in (
+        ("prices_daily", batch.prices),
+        ("splits", batch.splits),
+        ("dividends", batch.dividends),
+        ("shares_outstanding", shares),
+    ):
         good, q, result = _gate(frame, dataset, today)
         clean[dataset] = good
         parts.append(q)
         results.append(result)
     parts = [q for q in parts if len(q)]
-    quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    out = Extracted(prices=clean["prices_daily"], splits=clean["splits"], dividends=clean["dividends"],
-                    shares=clean["shares_outstanding"], problems=list(batch.problems))
+    quarantine = (
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
+    out = Extracted(
+        prices=clean["prices_daily"],
+        splits=clean["splits"],
+        dividends=clean["dividends"],
+        shares=clean["shares_outstanding"],
+        problems=list(batch.problems),
+    )
     return out, quarantine, results

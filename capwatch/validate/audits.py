@@ -47,8 +47,12 @@ def load_audits(directory: Path | None = None) -> list[Audit]:
     return audits
 
 
-def audit_models(con: duckdb.DuckDBPyConnection, staged: Callable[[str], str] = lambda sql: sql,
-                 since: date | None = None, audits: list[Audit] | None = None) -> GateResult:
+def audit_models(
+    con: duckdb.DuckDBPyConnection,
+    staged: Callable[[str], str] = lambda sql: sql,
+    since: date | None = None,
+    audits: list[Audit] | None = None,
+) -> GateResult:
     """Run every audit on the built models (``staged`` points an audit's SQL at the unpublished
     tables), from ``since`` on for an incremental build (the rest was audited when it was built)."""
     audits = audits if audits is not None else load_audits()
@@ -69,22 +73,30 @@ def describe_failures(results: list[GateResult]) -> str:
     for r in results:
         for reason, keys in r.failures:
             examples = [e for e in r.examples if e.split(":", 1)[0] in keys[:3]]
-            lines.append(f"{r.suite}: {reason}" + (f" (e.g. {'; '.join(examples)})" if examples else ""))
+            lines.append(
+                f"{r.suite}: {reason}" + (f" (e.g. {'; '.join(examples)})" if examples else "")
+            )
     return "\n".join(lines)
 
 
 def publish_model_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Make ``quarantine`` list exactly the counts stg_shares_checked refuses (rows already listed keep their run)."""
-    con.execute("""
+    con.execute(
+        """
         delete from quarantine q where q.source = ? and not exists (
             select 1 from stg_shares_checked c
             where c.quarantine_reason = q.reason and c.ticker = q.ticker and c.as_of = q.date)
-    """, [MODEL_QUARANTINE_SOURCE])
-    con.execute("""
+    """,
+        [MODEL_QUARANTINE_SOURCE],
+    )
+    con.execute(
+        """
         insert into quarantine
         select c.ticker, c.as_of, 'shares_outstanding', c.quarantine_reason, c.shares::varchar, ?, ?, current_timestamp
         from stg_shares_checked c
         where c.quarantine_reason is not null and not exists (
             select 1 from quarantine q
             where q.source = ? and q.ticker = c.ticker and q.date = c.as_of and q.reason = c.quarantine_reason)
-    """, [MODEL_QUARANTINE_SOURCE, run_id, MODEL_QUARANTINE_SOURCE])
+    """,
+        [MODEL_QUARANTINE_SOURCE, run_id, MODEL_QUARANTINE_SOURCE],
+    )
