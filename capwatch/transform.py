@@ -8,13 +8,20 @@ transaction, so readers see either the previous tables or the new ones, never a 
 (or a failed gate passed as ``check``) rolls back and leaves the published tables in place.
 
 A model whose first line is ``-- view`` is a view (a ranking over everything, cheap to query,
-costly to keep up to date). A model whose first line is ``-- incremental: date[, lookback N days]`` filters its inputs with
-``__since__``: on an incremental build only its rows from ``since`` on are replaced (inputs are read
-from ``since - N days``, for window functions that look back); other models are rebuilt whole.
+costly to keep up to date). A model whose first line is ``-- incremental: date[, lookback N days]``
+filters its inputs with ``__since__``: on an incremental build only its rows from ``since`` on are
+replaced (inputs are read from ``since - N days``, for window functions that look back); other
+models are rebuilt whole.
+
+``since`` is the earliest date a load changed, less ``RESTATE_DAYS``: a later day can change the
+judgement of an earlier one (the vendor-error guard sees a price come back), so the last weeks are
+always recomputed. Each build records every model's SQL fingerprint; when any model's SQL changed
+since the last build, the next build is a full one, so no history stays on the old SQL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -40,6 +47,10 @@ _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _INCREMENTAL = re.compile(r"^-- incremental: date(?:, lookback (\d+) days)?\s*$", re.M)
 _EPOCH = date(1, 1, 1)
 
+# How far before the earliest changed date an incremental build recomputes (calendar days): longer
+# than the vendor-error guard's window (15 sessions), within which a later day decides an earlier one.
+RESTATE_DAYS = 31
+
 
 @dataclass(frozen=True)
 class Model:
@@ -49,6 +60,10 @@ class Model:
     incremental: bool = False
     lookback_days: int = 0
     view: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
     def select(self, since: date) -> str:
         """The model's SELECT reading inputs from ``since`` minus its lookback."""
@@ -184,16 +199,25 @@ def run_models(
     return runs
 
 
-def pending_since(con: duckdb.DuckDBPyConnection) -> tuple[bool, date | None]:
-    """(anything to build, since): since is None for a full rebuild (no build yet)."""
+def changed_models(con: duckdb.DuckDBPyConnection, models: list[Model]) -> list[str]:
+    """Models whose SQL differs from the SQL of the last build (or that were never built)."""
+    built = dict(con.execute("select model, fingerprint from model_fingerprints").fetchall())
+    return [m.name for m in models if built.get(m.name) != m.fingerprint]
+
+
+def pending_since(
+    con: duckdb.DuckDBPyConnection, models: list[Model] | None = None
+) -> tuple[bool, date | None]:
+    """(anything to build, since): since is None for a full rebuild (no build yet, or a model's
+    SQL changed since the last build)."""
     last = con.execute("select max(built_at) from model_builds").fetchone()[0]
-    if last is None:
+    if last is None or changed_models(con, models or load_models()):
         return True, None
     changed, since = con.execute(
         "select count(*) > 0, min(earliest_change) from load_runs where loaded_at > ? and earliest_change is not null",
         [last],
     ).fetchone()
-    return bool(changed), since
+    return bool(changed), (since - timedelta(days=RESTATE_DAYS) if since else None)
 
 
 def build_and_gate(
@@ -221,13 +245,17 @@ def build_and_gate(
                 "model gate failed, previous models kept:\n" + describe_failures(results)
             )
 
-    todo, since = (True, None) if full else pending_since(con)
+    todo, since = (True, None) if full else pending_since(con, models)
     if not todo:
         return []
     started = datetime.now(UTC)
 
     def record(c: duckdb.DuckDBPyConnection) -> None:
         c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
+        c.executemany(
+            "insert or replace into model_fingerprints values (?, ?, ?)",
+            [(m.name, m.fingerprint, started) for m in models],
+        )
 
     try:
         return run_models(

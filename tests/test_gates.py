@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import duckdb
@@ -197,14 +198,35 @@ def test_validation_runs_are_kept_and_quality_shows_them(db, stored, db_path):
     assert "raw_prices_daily" in res.output and "pass" in res.output
 
 
-def test_model_gate_failure_keeps_published_models(db, stored):
+def _broken_models(monkeypatch):
+    """The real models, with market_cap_daily writing every row twice: a fault of the models."""
+    from capwatch import transform
+
+    real = transform.load_models()
+
+    def broken(directory=None):
+        return [
+            m
+            if m.name != "market_cap_daily"
+            else dataclasses.replace(
+                m,
+                sql=m.sql.replace(
+                    "select * from final", "select * from final union all select * from final"
+                ),
+            )
+            for m in real
+        ]
+
+    monkeypatch.setattr(transform, "load_models", broken)
+
+
+def test_model_fault_fails_the_build_and_keeps_published_models(db, stored, monkeypatch):
     build_and_gate(db, "good")
     before = db.execute("select * from market_cap_daily order by all").df()
-    # A split the prices never showed: the cap would jump tenfold while the traded price does not.
-    db.execute("insert into splits values ('ORCL', '2025-01-15', 10, 'test', now(), 'bad')")
+    _broken_models(monkeypatch)
     from capwatch.validate.audits import ModelGateFailed
 
-    with pytest.raises(ModelGateFailed, match="moved > 60 % in a day while its price did not"):
+    with pytest.raises(ModelGateFailed, match="market_cap_daily has duplicate \\(ticker, date\\)"):
         build_and_gate(db, "bad", full=True)
     pd.testing.assert_frame_equal(
         db.execute("select * from market_cap_daily order by all").df(), before
@@ -214,9 +236,58 @@ def test_model_gate_failure_keeps_published_models(db, stored):
     ).fetchall() == [("model_audits", False)]
 
 
-def test_failed_model_gate_fails_the_flow_run(prefect_harness, shared_dir, tmp_path):
-    from prefect.states import State
+def test_a_split_the_prices_never_showed_is_not_applied_and_is_listed(db, stored):
+    build_and_gate(db, "good")
+    caps_before = db.execute(
+        "select * from market_cap_daily where ticker = 'ORCL' order by date"
+    ).df()
+    # A split the prices never showed: applied, it would make ORCL's cap jump tenfold while the
+    # traded price does not (ORCL closed 156.31 -> 158.31, +1.3 %, on 2025-01-15). It is recognised,
+    # not applied, and listed; NVDA publishes as before.
+    db.execute("insert into splits values ('ORCL', '2025-01-15', 10, 'test', now(), 'bad')")
+    build_and_gate(db, "next", full=True)
+    kind = db.execute(
+        "select kind, kind_source from stg_corporate_actions where ticker = 'ORCL'"
+    ).fetchall()
+    assert kind == [("not_in_prices", "prices")]
+    pd.testing.assert_frame_equal(
+        db.execute("select * from market_cap_daily where ticker = 'ORCL' order by date").df(),
+        caps_before,
+    )
+    q = db.execute(
+        "select ticker, date, dataset, reason, source from quarantine where dataset = 'splits'"
+    ).fetchall()
+    assert q == [
+        (
+            "ORCL",
+            date(2025, 1, 15),
+            "splits",
+            "split not in the prices: on the ex-date of a 10-for-1 split the traded price moved +1.3%",
+            "model:stg_corporate_actions",
+        )
+    ]
 
+
+def test_model_fault_fails_the_flow_run(prefect_harness, shared_dir, tmp_path, monkeypatch):
+    from flows.pipeline import backfill
+
+    _broken_models(monkeypatch)
+    state = backfill(
+        start=date(2025, 1, 2),
+        end=date(2025, 1, 31),
+        tickers=["ORCL"],
+        source=f"csv:{shared_dir}",
+        db=str(tmp_path / "w.duckdb"),
+        return_state=True,
+    )
+    assert state.is_failed()
+    with pytest.raises(Exception, match="model gate failed, previous models kept"):
+        state.result()
+
+
+def test_a_vendor_split_that_never_happened_does_not_fail_the_flow_run(
+    prefect_harness, shared_dir, tmp_path
+):
     from flows.pipeline import backfill
 
     csv = tmp_path / "market"
@@ -228,34 +299,19 @@ def test_failed_model_gate_fails_the_flow_run(prefect_harness, shared_dir, tmp_p
     shares = pd.read_csv(shared_dir / "shares_outstanding.csv")
     shares[shares.ticker == "ORCL"].to_csv(csv / "shares_outstanding.csv", index=False)
     db = str(tmp_path / "w.duckdb")
-    assert backfill(
-        start=date(2024, 11, 1),
-        end=date(2025, 1, 31),
-        tickers=["ORCL"],
-        source=f"csv:{csv}",
-        db=db,
-        return_state=True,
-    ).is_completed()
+    args = dict(tickers=["ORCL"], source=f"csv:{csv}", db=db, return_state=True)
+    assert backfill(start=date(2024, 11, 1), end=date(2025, 1, 31), **args).is_completed()
     # Later the vendor sends a 10-for-1 split that never happened.
     pd.DataFrame({"ticker": ["ORCL"], "date": ["2025-01-15"], "ratio": [10.0]}).to_csv(
         csv / "splits.csv", index=False
     )
-    state = backfill(
-        start=date(2025, 1, 15),
-        end=date(2025, 1, 31),
-        tickers=["ORCL"],
-        source=f"csv:{csv}",
-        db=db,
-        refresh=True,
-        return_state=True,
-    )
-    assert isinstance(state, State) and state.is_failed()
-    with pytest.raises(Exception, match="model gate failed, previous models kept"):
-        state.result()
+    state = backfill(start=date(2025, 1, 15), end=date(2025, 1, 31), refresh=True, **args)
+    assert state.is_completed()
     con = duckdb.connect(db, read_only=True)
     assert con.execute("select max(abs(change_pct)) < 20 from company_daily_moves").fetchone() == (
         True,
     )
+    assert con.execute("select kind from stg_corporate_actions").fetchall() == [("not_in_prices",)]
     con.close()
 
 

@@ -21,9 +21,6 @@ from capwatch.validate.suites import GateResult
 _HEADER = re.compile(r"^-- audit: (.+)$", re.M)
 _EPOCH = date(1, 1, 1)
 
-# The share-count model's refusals are listed in the shared quarantine table under this source.
-MODEL_QUARANTINE_SOURCE = "model:stg_shares_checked"
-
 
 class ModelGateFailed(RuntimeError):
     """A model audit failed: the new models were not published."""
@@ -79,24 +76,51 @@ def describe_failures(results: list[GateResult]) -> str:
     return "\n".join(lines)
 
 
+# What the models set aside, listed in `quarantine` under source "model:<name>": each query gives
+# (ticker, date, dataset, reason, value) for every row the model refuses or holds right now.
+MODEL_QUARANTINES = {
+    "model:stg_shares_checked": """
+        select ticker, as_of as date, 'shares_outstanding' as dataset, quarantine_reason as reason,
+               shares::varchar as value
+        from stg_shares_checked where quarantine_reason is not null""",
+    "model:stg_corporate_actions": """
+        select ticker, date, 'splits' as dataset, note as reason, printf('ratio %g', ratio) as value
+        from stg_corporate_actions where kind = 'not_in_prices'""",
+    "model:stg_price_checks": """
+        select ticker, date, 'prices_daily' as dataset, reason,
+               printf('close / previous close = %.4g', move_ratio) as value
+        from stg_price_checks""",
+    # Count steps held at company level (listing holds are already listed from stg_price_checks).
+    "model:company_daily_moves": """
+        select ticker, date, 'company_daily_moves' as dataset, held_reason as reason,
+               printf('%s: cap change %.4g USD, count change %.4g USD', company, cap_change_usd, count_change_usd)
+                   as value
+        from company_daily_moves where held_reason like 'share count changed%'""",
+}
+
+
 def publish_model_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Make ``quarantine`` list exactly the counts stg_shares_checked refuses (rows already listed keep their run)."""
-    con.execute(
-        """
-        delete from quarantine q where q.source = ? and not exists (
-            select 1 from stg_shares_checked c
-            where c.quarantine_reason = q.reason and c.ticker = q.ticker and c.as_of = q.date)
-    """,
-        [MODEL_QUARANTINE_SOURCE],
-    )
-    con.execute(
-        """
-        insert into quarantine
-        select c.ticker, c.as_of, 'shares_outstanding', c.quarantine_reason, c.shares::varchar, ?, ?, current_timestamp
-        from stg_shares_checked c
-        where c.quarantine_reason is not null and not exists (
-            select 1 from quarantine q
-            where q.source = ? and q.ticker = c.ticker and q.date = c.as_of and q.reason = c.quarantine_reason)
-    """,
-        [MODEL_QUARANTINE_SOURCE, run_id, MODEL_QUARANTINE_SOURCE],
-    )
+    """Make ``quarantine`` list exactly what the models refuse or hold now (rows already listed keep
+    their run; rows no longer refused are removed)."""
+    for source, sql in MODEL_QUARANTINES.items():
+        con.execute(f"create or replace temp table _model_quarantine as {sql}")
+        con.execute(
+            """
+            delete from quarantine q where q.source = $source and not exists (
+                select 1 from _model_quarantine c
+                where c.ticker = q.ticker and c.date = q.date and c.reason = q.reason)
+            """,
+            {"source": source},
+        )
+        con.execute(
+            """
+            insert into quarantine
+            select c.ticker, c.date, c.dataset, c.reason, c.value, $source, $run_id, current_timestamp
+            from _model_quarantine c
+            where not exists (
+                select 1 from quarantine q
+                where q.source = $source and q.ticker = c.ticker and q.date = c.date and q.reason = c.reason)
+            """,
+            {"source": source, "run_id": run_id},
+        )
+        con.execute("drop table _model_quarantine")

@@ -6,7 +6,9 @@
    of a multi-class company has a known count the classes are summed (method 'classes'); else its
    'all' total is used where known (method 'total'); else market_cap is null and cap_status names
    the classes without a count. `classes` holds the class breakdown of multi-class companies; a
-   single-class company's count is traced in market_cap_daily. */
+   single-class company's count is traced in market_cap_daily.
+   market_cap_at_prev_close = today's shares (same classes, same method) at each listing's previous
+   close put on today's split basis: the base company_daily_moves measures the market move from. */
 with series_days as (
     select
         s.company,
@@ -17,6 +19,7 @@ with series_days as (
         s.is_listing,
         p.date,
         p.close,
+        p.prev_close_on_basis,
         p.price_split_factor
     from stg_count_series as s
     join stg_prices as p on p.ticker = s.price_ticker
@@ -31,7 +34,9 @@ valued as (
         c.reported_date as shares_reported_date,
         d.price_split_factor / c.basis_split_factor as split_factor,
         round(c.shares * d.price_split_factor / c.basis_split_factor) as shares,
-        round(c.shares * d.price_split_factor / c.basis_split_factor) * d.close * d.price_multiplier as value
+        round(c.shares * d.price_split_factor / c.basis_split_factor) * d.close * d.price_multiplier as value,
+        round(c.shares * d.price_split_factor / c.basis_split_factor) * d.prev_close_on_basis * d.price_multiplier
+            as value_at_prev_close
     from series_days as d
     asof left join stg_shares_outstanding as c
         on d.count_ticker = c.ticker and d.share_class = c.share_class and d.date > c.known_date
@@ -49,6 +54,7 @@ single as (
         v.date,
         v.price_ticker as ticker,
         v.value as market_cap,
+        v.value_at_prev_close as market_cap_at_prev_close,
         case when v.value is not null then 'total' end as method,
         case when v.value is not null then 'ok' else 'no_share_count' end as cap_status,
         null as classes
@@ -66,6 +72,13 @@ multi as (
         count(v.value) filter (where v.share_class <> 'all') as classes_known,
         sum(v.value) filter (where v.share_class <> 'all') as classes_value,
         max(v.value) filter (where v.share_class = 'all') as total_value,
+        -- a class with no previous close (its first day listed) leaves the company without a base
+        case
+            when count(v.value_at_prev_close) filter (where v.share_class <> 'all')
+                = count(v.value) filter (where v.share_class <> 'all')
+                then sum(v.value_at_prev_close) filter (where v.share_class <> 'all')
+        end as classes_value_at_prev_close,
+        max(v.value_at_prev_close) filter (where v.share_class = 'all') as total_value_at_prev_close,
         string_agg(v.share_class, ',' order by v.share_class) filter (where v.share_class <> 'all' and v.value is null) as classes_missing,
         list(struct_pack(
             share_class := v.share_class, price_ticker := v.price_ticker, close := v.close,
@@ -85,6 +98,9 @@ multi_final as (
         date,
         ticker,
         case when classes_known = n_classes then classes_value else total_value end as market_cap,
+        case
+            when classes_known = n_classes then classes_value_at_prev_close else total_value_at_prev_close
+        end as market_cap_at_prev_close,
         case when classes_known = n_classes then 'classes' when total_value is not null then 'total' end as method,
         case
             when classes_known = n_classes or total_value is not null then 'ok'

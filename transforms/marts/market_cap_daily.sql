@@ -6,7 +6,9 @@
    usable count known before that day, put on the price's split basis by the splits between the
    count's basis and the price date (split_factor). shares_as_of and shares_reported_date trace the
    count. No count known yet: market_cap is null and cap_status says why. Company totals (all
-   classes) are in company_market_cap_daily. */
+   classes) are in company_market_cap_daily.
+   market_cap_at_prev_close = the same shares at the previous close (put on today's split basis):
+   what daily_moves measures the day's market move against. */
 with listing_series as (
     select price_ticker as ticker, count_ticker, share_class, price_multiplier
     from stg_count_series
@@ -40,6 +42,7 @@ final as (
         close,
         round(shares_reported * split_factor)::bigint as shares,    -- on the price's split basis
         close * round(shares_reported * split_factor) * price_multiplier as market_cap,
+        prev_close_on_basis * round(shares_reported * split_factor) * price_multiplier as market_cap_at_prev_close,
         share_class,
         price_multiplier,
         shares_reported,

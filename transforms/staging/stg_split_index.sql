@@ -1,8 +1,10 @@
-/* Cumulative split factor per ticker: product of every split ratio with ex-date on or before `date`.
+/* Cumulative split factor per ticker: product of every true split's ratio with ex-date on or before
+   `date` (stg_corporate_actions.kind = 'split'; price adjustments such as spin-offs do not change the
+   share count, so they are not part of the basis).
    grain: one row per split, key (ticker, date). A price or count on date d is on the basis of the
    last row with date <= d; dividing two such factors converts between bases. */
 with splits as (
-    select ticker, date, ratio from splits
+    select ticker, date, ratio from stg_corporate_actions where kind = 'split'
 ),
 
 final as (
