@@ -87,6 +87,10 @@ def _report_run(summary, db: Path) -> None:
     )
     for p in summary.problems:
         click.echo(f"  problem: {p}", err=True)
+    from capwatch.report import format_held
+
+    for line in format_held(summary.held):
+        click.echo(f"  {line}")
     for m in summary.models:
         click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
     if summary.alerts:
@@ -194,6 +198,44 @@ def backfill(
         refresh=refresh,
     )
     _report_run(summary, settings.db_path)
+
+
+@main.command()
+@_db_option
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Rebuild every model over the whole history (default: what changed).",
+)
+def build(db: str | None, full: bool) -> None:
+    """Rebuild the models without loading anything: what loads changed since the last build (with
+    the last weeks restated), everything when a model's SQL changed, or everything with --full.
+
+    Example: capwatch build --full
+    """
+    import uuid
+
+    from capwatch.report import format_held, held_in_run
+    from capwatch.transform import build_and_gate
+    from capwatch.validate.audits import ModelGateFailed
+    from capwatch.warehouse import WarehouseError, open_warehouse
+
+    settings = _settings(db_path=db)
+    run_id = f"build-{uuid.uuid4().hex[:12]}"
+    try:
+        with open_warehouse(settings) as con:
+            runs = build_and_gate(con, run_id, full=full)
+            held = held_in_run(con, run_id)
+    except (WarehouseError, ModelGateFailed) as exc:
+        _fail(str(exc))
+    if not runs:
+        click.echo(
+            f"{settings.db_path}: nothing loaded since the last build and no model changed: nothing to do"
+        )
+    for m in runs:
+        click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
+    for line in format_held(held):
+        click.echo(f"  {line}")
 
 
 @main.command()

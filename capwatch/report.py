@@ -101,6 +101,28 @@ def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
+def held_in_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
+    """What the models newly held out of moves or refused in one build: (ticker, date, dataset, reason)."""
+    return con.execute(
+        "select ticker, date, dataset, reason from quarantine where run_id = ? and source like 'model:%' "
+        "order by dataset, ticker, date",
+        [run_id],
+    ).fetchall()
+
+
+def format_held(held: list[tuple], limit: int = 10) -> list[str]:
+    """One line per held row, grouped per (ticker, reason kind) when there are many."""
+    if len(held) <= limit:
+        return [f"held: {t} {d} ({ds}): {r}" for t, d, ds, r in held]
+    groups: dict[tuple[str, str, str], list] = {}
+    for t, d, ds, r in held:
+        groups.setdefault((t, ds, r.split(":", 1)[0]), []).append(d)
+    return [
+        f"held: {t} ({ds}) {kind}: {len(ds_)} days, {min(ds_)}..{max(ds_)}"
+        for (t, ds, kind), ds_ in groups.items()
+    ]
+
+
 def daily_markdown(con: duckdb.DuckDBPyConnection, summary) -> str:
     """The daily run's Prefect artifact: the latest day's largest moves, then the validation summary."""
     (day,) = con.execute("select max(date) from company_daily_moves").fetchone()
@@ -109,7 +131,7 @@ def daily_markdown(con: duckdb.DuckDBPyConnection, summary) -> str:
         rows = con.execute(
             """
             select company, ticker, change_pct, change_usd, market_cap from company_daily_moves
-            where date = ? order by abs(change_usd) desc limit 10
+            where date = ? and change_usd is not null order by abs(change_usd) desc limit 10
         """,
             [day],
         ).fetchall()

@@ -33,7 +33,7 @@ from capwatch.alerts import AlertConfig, deliver, evaluate, load_config
 from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
-from capwatch.report import daily_markdown
+from capwatch.report import daily_markdown, held_in_run
 from capwatch.settings import Settings
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.validate import gate_raw
@@ -81,10 +81,16 @@ def validate_and_load(
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
-def build_models(settings: Settings, run_id: str) -> list[ModelRun]:
-    """Rebuild the models; publish them only if the model audits pass (else the flow run fails)."""
+def build_models(settings: Settings, run_id: str) -> tuple[list[ModelRun], list[tuple]]:
+    """Rebuild the models; publish them only if the model audits pass (else the flow run fails).
+    Returns the model runs and what the models newly held out or refused in this build."""
+    logger = get_run_logger()
     with open_warehouse(settings) as con:
-        return build_and_gate(con, run_id)
+        runs = build_and_gate(con, run_id)
+        held = held_in_run(con, run_id)
+    for ticker, day, dataset, reason in held:
+        logger.warning("held out of moves: %s %s (%s): %s", ticker, day, dataset, reason)
+    return runs, held
 
 
 @dataclass
@@ -122,6 +128,9 @@ class RunSummary:
     models: list[ModelRun] = field(default_factory=list)
     alerts: AlertSummary | None = None
     skipped: str | None = None  # why nothing was done (a holiday, a range already loaded)
+    held: list[tuple] = field(
+        default_factory=list
+    )  # (ticker, date, dataset, reason) newly held by the models
 
     @property
     def rows_inserted(self) -> int:
@@ -246,7 +255,7 @@ def backfill(
             len(good),
         )
     _ingest("backfill", settings, plan, summary, record_intervals=True)
-    summary.models = build_models(settings, summary.run_id)
+    summary.models, summary.held = build_models(settings, summary.run_id)
     summary.alerts = alert(
         settings,
         alert_config,
@@ -309,7 +318,7 @@ def daily(
         for chunk in _chunks(ts, settings.chunk_size)
     ]
     _ingest("daily", settings, plan, summary, record_intervals=True)
-    summary.models = build_models(settings, summary.run_id)
+    summary.models, summary.held = build_models(settings, summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)
     summary.alerts = alert(

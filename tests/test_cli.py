@@ -182,3 +182,75 @@ def test_full_history_is_sane_company_by_company(full_history):
     ).fetchall()
     assert top == [("NVDA", d(2025, 1, 27)), ("MSFT", d(2026, 1, 29)), ("AAPL", d(2025, 4, 3))]
     con.close()
+
+
+@pytest.mark.slow
+def test_full_history_moves_are_market_moves(full_history, shared_dir):
+    """Issue 13 on the real data: every single-class listing-day's move is its price move (as-traded
+    close to close, a true split's ratio applied on its day), count steps are published apart."""
+    import datetime as dt
+
+    import duckdb
+
+    con = duckdb.connect(str(full_history), read_only=True)
+    con.execute(
+        f"create temp view raw_splits as select * from read_csv('{shared_dir / 'splits.csv'}')"
+    )
+    off = con.execute("""
+        with price_move as (
+            select p.ticker, p.date,
+                   100 * (p.close / (lag(p.close) over (partition by p.ticker order by p.date)
+                          / coalesce(s.ratio, 1)) - 1) as price_pct
+            from prices_daily p
+            left join raw_splits s on s.ticker = p.ticker and s.date = p.date and s.ratio not in (1.046, 1.998)
+        )
+        select m.company, m.date, m.change_pct, p.price_pct
+        from company_daily_moves m join price_move p on p.ticker = m.ticker and p.date = m.date
+        where m.company = m.ticker and (m.change_pct is null or abs(m.change_pct - p.price_pct) > 0.1)
+    """).fetchall()
+    assert off == []
+    assert con.execute(
+        "select count(*) from company_daily_moves where held_reason is not null"
+    ).fetchone() == (0,)
+    assert (
+        con.execute("select count(*) from company_daily_moves where shares_changed").fetchone()[0]
+        > 1000
+    )
+
+    def move(company, day):
+        return con.execute(
+            "select round(change_pct, 2), round(change_usd / 1e9, 1) from company_daily_moves "
+            "where company = ? and date = ?",
+            [company, day],
+        ).fetchone()
+
+    assert move("QCOM", "2018-11-08") == (-8.16, -6.3)
+    assert con.execute(
+        "select count(*) from alert_events where company = 'QCOM' and date = '2018-11-08'"
+    ).fetchone() == (0,)
+    assert move("NVDA", "2025-02-27") == (-8.48, -271.6)
+    ibm = con.execute(
+        "select date, shares from market_cap_daily where ticker = 'IBM' "
+        "and date between '2021-11-03' and '2021-11-05' order by date"
+    ).fetchall()
+    assert [s for _, s in ibm] == [
+        896_320_073
+    ] * 3  # the Kyndryl spin-off does not change IBM's count
+    assert move("IBM", "2022-02-23")[0] == -1.49  # IBM's price move that day, not -5.56 %
+    top10 = con.execute(
+        "select company, date from largest_losses where rank_usd <= 10 order by rank_usd"
+    ).fetchall()
+    d = dt.date
+    assert top10 == [
+        ("NVDA", d(2025, 1, 27)),
+        ("MSFT", d(2026, 1, 29)),
+        ("AAPL", d(2025, 4, 3)),
+        ("NVDA", d(2024, 9, 3)),
+        ("NVDA", d(2025, 2, 27)),
+        ("NVDA", d(2025, 3, 3)),
+        ("NVDA", d(2026, 2, 26)),
+        ("NVDA", d(2026, 5, 15)),
+        ("NVDA", d(2026, 4, 30)),
+        ("NVDA", d(2025, 10, 10)),
+    ]
+    con.close()
