@@ -19,23 +19,35 @@ with moves as (
         prev_close_on_basis,
         close / prev_close_on_basis as move_ratio,
         ln(close / prev_close_on_basis) as log_move,
-        row_number() over by_ticker as session,
-        -- the price in pre-split shares, and its median over the 20 sessions before
-        ln(close * price_split_factor / median(close * price_split_factor) over (
-            by_ticker rows between 20 preceding and 1 preceding)) as log_off_recent
+        row_number() over (partition by ticker order by date) as session,
+        close * price_split_factor as level  -- the price in pre-split shares
     from stg_prices
     where date >= __since__ and prev_close_on_basis > 0 and close > 0
-    window by_ticker as (partition by ticker order by date)
 ),
 
 factors as (
     select unnest([2, 3, 4, 5, 10, 20, 50, 100, 1000]) as factor
 ),
 
-jumps as (
+candidate_jumps as (
     select m.*, f.factor
     from moves as m
     join factors as f on abs(abs(m.log_move) - ln(f.factor)) < ln(1.1)
+),
+
+-- How far each jump took the price from its median over the 20 sessions before (computed for the
+-- few jumps only: a median window over every row would cost more than all other models).
+recent_levels as (
+    select j.ticker, j.session, median(r.level) as recent_level
+    from candidate_jumps as j
+    join moves as r on r.ticker = j.ticker and r.session between j.session - 20 and j.session - 1
+    group by j.ticker, j.session
+),
+
+jumps as (
+    select j.*, ln(j.level / r.recent_level) as log_off_recent
+    from candidate_jumps as j
+    left join recent_levels as r on r.ticker = j.ticker and r.session = j.session
 ),
 
 -- A jump away from the recent price level, undone by a later jump within 15 sessions: the first
