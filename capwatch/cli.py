@@ -39,13 +39,71 @@ def _source_option(f):
     )(f)
 
 
+def _accept_corrections_option(f):
+    return click.option(
+        "--accept-corrections",
+        is_flag=True,
+        help="Apply corrections that rewrite many stored rows of a ticker by one factor (held by default; "
+        "what they replace is kept in `revisions` either way).",
+    )(f)
+
+
 def _tickers(value: str | None) -> list[str] | None:
     return [t.strip() for t in value.split(",") if t.strip()] if value else None
 
 
-def _fail(message: str, code: int = 2) -> None:
+# Exit codes (README, "Exit codes"): scripts can tell a partial run from a broken one.
+EXIT_OK = 0
+EXIT_PARTIAL = (
+    1  # the run completed, but some requested tickers failed or rows were held or quarantined
+)
+EXIT_USAGE = 2  # a command line click refuses (unknown option, bad value)
+EXIT_CONFIG = 3  # a setting, the alert configuration, a source, a symbol
+EXIT_WAREHOUSE = 4  # the warehouse file: missing, busy, corrupt, not DuckDB, disk full
+EXIT_FAILED = (
+    5  # nothing landed: every requested ticker failed, the source is unreachable, a model fault
+)
+EXIT_INTERNAL = 6  # anything else (a bug): run again with --debug for the traceback
+
+
+def _fail(message: str, code: int = EXIT_CONFIG) -> None:
     click.echo(f"capwatch: {message}", err=True)
     sys.exit(code)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of a failure."""
+    import duckdb
+
+    from capwatch.alerts import AlertConfigError
+    from capwatch.extract import SourceUnreachable
+    from capwatch.symbols import InvalidSymbol
+    from capwatch.validate.audits import ModelGateFailed
+    from capwatch.warehouse import WarehouseError
+
+    if isinstance(exc, WarehouseError | duckdb.IOException):
+        return EXIT_WAREHOUSE
+    if isinstance(exc, SourceUnreachable | ModelGateFailed):
+        return EXIT_FAILED
+    if isinstance(
+        exc, SettingsError | AlertConfigError | InvalidSymbol | FileNotFoundError | ValueError
+    ):
+        return EXIT_CONFIG
+    if isinstance(exc, OSError):
+        return EXIT_WAREHOUSE
+    return EXIT_INTERNAL
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: no traceback, no multi-line engine messages."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"disk full writing {exc.filename or 'the warehouse'}: free some space and run again"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "No space left on device" in text:
+        return "disk full while writing the warehouse: free some space and run again (nothing half-written was kept)"
+    return text
 
 
 def _settings(**overrides) -> Settings:
@@ -65,7 +123,7 @@ def _read_only(settings: Settings) -> Iterator:
         with open_warehouse(settings, read_only=True) as con:
             yield con
     except WarehouseError as exc:
-        _fail(str(exc))
+        _fail(str(exc), EXIT_WAREHOUSE)
 
 
 @cache
@@ -79,12 +137,18 @@ def _flow(name: str):
 
 
 def _report_run(summary, db: Path) -> None:
+    """Print what the run did, then exit with its code (0, or 1 when anything failed or was held,
+    5 when nothing landed at all)."""
     if summary.skipped:
         click.echo(summary.skipped)
     click.echo(
         f"loaded {summary.tickers} tickers into {db}: {summary.rows_inserted} rows new, "
         f"{summary.rows_updated} corrected, {summary.rows_quarantined} quarantined"
+        + (f" ({summary.rows_held} of them corrections held)" if summary.rows_held else "")
     )
+    for result in summary.load:
+        for reason in result.held_reasons:
+            click.echo(f"  held: {reason}")
     for p in summary.problems:
         click.echo(f"  problem: {p}", err=True)
     from capwatch.report import format_held
@@ -98,37 +162,50 @@ def _report_run(summary, db: Path) -> None:
         click.echo(
             f"alerts: {a.new_events} new events, {a.sent} deliveries sent, {a.failed} failed (retried next run)"
         )
+    failed = {p.ticker for p in summary.problems if p.dataset in ("prices", "symbol")}
+    if summary.requested and failed >= set(summary.requested) and not summary.skipped:
+        click.echo(
+            f"capwatch: nothing landed: every requested ticker failed ({len(failed)})", err=True
+        )
+        sys.exit(EXIT_FAILED)
+    if summary.problems or summary.held or summary.rows_quarantined or summary.rows_held:
+        sys.exit(EXIT_PARTIAL)
 
 
 def _run_flow(name: str, **kwargs):
-    """Run a flow, turning known failures into one clear line."""
-    from capwatch.alerts import AlertConfigError
-    from capwatch.extract import SourceUnreachable
-    from capwatch.symbols import InvalidSymbol
-    from capwatch.validate.audits import ModelGateFailed
-    from capwatch.warehouse import WarehouseError
-
-    flow = _flow(name)
-    try:
-        return flow(**kwargs)
-    except (
-        SourceUnreachable,
-        WarehouseError,
-        InvalidSymbol,
-        FileNotFoundError,
-        ValueError,
-        ModelGateFailed,
-        AlertConfigError,
-    ) as exc:
-        _fail(str(exc))
+    """Run a flow (failures become one line and an exit code, in ``_Cli.invoke``)."""
+    return _flow(name)(**kwargs)
 
 
-@click.group()
-def main() -> None:
+class _Cli(click.Group):
+    """Every failure is one line on stderr and a documented exit code; --debug shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - turned into one line and an exit code
+            if ctx.meta.get("capwatch.debug"):
+                raise
+            click.echo(f"capwatch: {one_line(exc)}", err=True)
+            sys.exit(exit_code_for(exc))
+
+
+@click.group(cls=_Cli)
+@click.option("--debug", is_flag=True, help="Show the full traceback of a failure.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """capwatch: market-cap history and largest one-day losses, in a DuckDB file.
+
+    Exit codes: 0 ok; 1 completed, but some tickers failed or rows were held; 2 usage; 3
+    configuration; 4 warehouse file (busy, corrupt, disk full); 5 nothing landed; 6 internal error.
 
     Example: capwatch backfill --source csv:../shared/marketdata --start 2010-01-01 --end 2026-05-29
     """
+    ctx.meta["capwatch.debug"] = debug
+    # Files capwatch creates (the warehouse, its WAL) are the user's alone.
+    os.umask(0o077)
     # Prefect's local server: no telemetry (offline it only logs errors, and it can lock SQLite at start).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -139,7 +216,8 @@ def main() -> None:
     "--tickers", default=None, help="Comma-separated tickers (default: the configured universe)."
 )
 @_source_option
-def run(db: str | None, tickers: str | None, source: str | None) -> None:
+@_accept_corrections_option
+def run(db: str | None, tickers: str | None, source: str | None, accept_corrections: bool) -> None:
     """Run the daily flow: recent days for the universe, then the models.
 
     On an empty warehouse it first backfills the default history (5 years).
@@ -148,7 +226,11 @@ def run(db: str | None, tickers: str | None, source: str | None) -> None:
     """
     settings = _settings(db_path=db, source=source)
     summary = _run_flow(
-        "daily", tickers=_tickers(tickers), source=settings.source, db=str(settings.db_path)
+        "daily",
+        tickers=_tickers(tickers),
+        source=settings.source,
+        db=str(settings.db_path),
+        accept_corrections=accept_corrections,
     )
     _report_run(summary, settings.db_path)
 
@@ -173,6 +255,7 @@ def run(db: str | None, tickers: str | None, source: str | None) -> None:
 @click.option(
     "--refresh", is_flag=True, help="Fetch the whole range again, even the parts already loaded."
 )
+@_accept_corrections_option
 def backfill(
     db: str | None,
     start,
@@ -181,6 +264,7 @@ def backfill(
     source: str | None,
     alert_history: bool,
     refresh: bool,
+    accept_corrections: bool,
 ) -> None:
     """Load a date range (only what is not loaded yet), then rebuild the models.
 
@@ -196,6 +280,7 @@ def backfill(
         db=str(settings.db_path),
         alert_history=alert_history,
         refresh=refresh,
+        accept_corrections=accept_corrections,
     )
     _report_run(summary, settings.db_path)
 
@@ -227,7 +312,7 @@ def build(db: str | None, full: bool) -> None:
             runs = build_and_gate(con, run_id, full=full)
             held = held_in_run(con, run_id)
     except (WarehouseError, ModelGateFailed) as exc:
-        _fail(str(exc))
+        _fail(one_line(exc), exit_code_for(exc))
     if not runs:
         click.echo(
             f"{settings.db_path}: nothing loaded since the last build and no model changed: nothing to do"
@@ -240,7 +325,9 @@ def build(db: str | None, full: bool) -> None:
 
 @main.command()
 @_db_option
-@click.option("--top", default=10, show_default=True, help="How many rows.")
+@click.option(
+    "--top", default=10, show_default=True, type=click.IntRange(min=1), help="How many rows."
+)
 @click.option(
     "--by",
     type=click.Choice(["usd", "pct"]),
@@ -271,7 +358,8 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
         except Exception as exc:  # a warehouse without models yet
             if "largest_losses" in str(exc):
                 _fail(
-                    f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first"
+                    f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first",
+                    EXIT_WAREHOUSE,
                 )
             raise
     click.echo(format_losses(rows))
@@ -279,7 +367,13 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
 
 @main.command()
 @_db_option
-@click.option("--limit", default=10, show_default=True, help="Quarantine reasons to list.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Quarantine reasons to list.",
+)
 def quality(db: str | None, limit: int) -> None:
     """Show the latest validation result of every suite, and what sits in quarantine.
 
@@ -347,7 +441,7 @@ def alerts() -> None:
 
 @alerts.command("list")
 @_db_option
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 def alerts_list(db: str | None, limit: int) -> None:
     """What fired and what was delivered, newest first.
 
@@ -432,7 +526,7 @@ def alerts_resend(db: str | None, rule: str, company: str, on) -> None:
                 _fail(f"no alert event {rule}:{company}:{on.date()} (see `capwatch alerts list`)")
             report = deliver(con, config, run_id="resend", only=ev)
     except (AlertConfigError, WarehouseError) as exc:
-        _fail(str(exc))
+        _fail(one_line(exc), exit_code_for(exc))
     click.echo(f"resent: {report.sent} delivered, {report.failed} failed")
     for e in report.errors:
         click.echo(f"  {e}", err=True)

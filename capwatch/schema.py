@@ -24,6 +24,8 @@ class Table:
     date_column: str  # the date a row is about
     # Key columns the load adds (the batch has one value for all rows), e.g. the source of a count.
     load_keys: tuple[str, ...] = ()
+    # The value a mass correction (many rows changed by one factor) is judged on; None: not judged.
+    correction_value: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -61,6 +63,7 @@ PRICES = Table(
         "volume": "bigint",
     },
     "date",
+    correction_value="close",
 )
 SPLITS = Table(
     "splits",
@@ -75,6 +78,7 @@ DIVIDENDS = Table(
     ("dividend",),
     {"ticker": "varchar", "date": "date", "dividend": "double"},
     "date",
+    correction_value="dividend",
 )
 SHARES = Table(
     "shares_outstanding",

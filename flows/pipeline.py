@@ -59,11 +59,15 @@ def validate_and_load(
     start: date,
     end: date,
     today: date,
-    record_interval: bool,
+    accept_corrections: bool = False,
 ) -> LoadResult:
+    """Gate the batch, load what passed. The load state is honest: a ticker's range counts as
+    loaded only when nothing of it failed or was refused, and never past yesterday (today's bar
+    may still change), so anything missing is fetched again by the next run."""
     clean, quarantine, validation = gate_raw(batch, today)
-    failed = {p.ticker for p in batch.problems if p.dataset == "prices"}
-    completed = [t for t in tickers if t not in failed] if record_interval else None
+    incomplete = {p.ticker for p in batch.problems} | set(quarantine["ticker"].dropna())
+    completed = [t for t in tickers if t not in incomplete]
+    loaded_until = min(end, today - timedelta(days=1))
     with open_warehouse(settings) as con:
         return load_batch(
             con,
@@ -76,7 +80,9 @@ def validate_and_load(
             end=end,
             tickers=tickers,
             validation=validation,
-            completed=completed,
+            completed=completed if loaded_until >= start else [],
+            complete_until=loaded_until,
+            accept_corrections=accept_corrections,
         )
 
 
@@ -122,6 +128,7 @@ class RunSummary:
 
     run_id: str
     tickers: int = 0
+    requested: list[str] = field(default_factory=list)  # every ticker asked for, valid or not
     chunks: list[tuple[list[str], date, date]] = field(default_factory=list)
     load: list[LoadResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -144,6 +151,10 @@ class RunSummary:
     def rows_quarantined(self) -> int:
         return sum(r.quarantined for r in self.load)
 
+    @property
+    def rows_held(self) -> int:
+        return sum(r.held for r in self.load)
+
 
 def _run_id() -> str:
     try:
@@ -161,7 +172,7 @@ def _ingest(
     settings: Settings,
     plan: list[tuple[list[str], date, date]],
     summary: RunSummary,
-    record_intervals: bool,
+    accept_corrections: bool = False,
 ) -> None:
     """Extract, validate and load each (tickers, start, end) chunk; one transaction per chunk."""
     logger = get_run_logger()
@@ -189,7 +200,7 @@ def _ingest(
             start=start,
             end=end,
             today=today,
-            record_interval=record_intervals,
+            accept_corrections=accept_corrections,
         )
         summary.load.append(result)
         summary.problems += batch.problems
@@ -215,6 +226,7 @@ def backfill(
     chunk_years: int = 5,
     alert_history: bool = False,
     refresh: bool = False,
+    accept_corrections: bool = False,
 ) -> RunSummary:
     """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
 
@@ -230,7 +242,7 @@ def backfill(
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     good, bad = split_valid_symbols(list(settings.tickers))
-    summary = RunSummary(run_id=_run_id(), problems=list(bad))
+    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=list(settings.tickers))
     for p in bad:
         logger.error("%s", p)
     with open_warehouse(settings) as con:
@@ -254,7 +266,7 @@ def backfill(
             len(gaps),
             len(good),
         )
-    _ingest("backfill", settings, plan, summary, record_intervals=True)
+    _ingest("backfill", settings, plan, summary, accept_corrections=accept_corrections)
     summary.models, summary.held = build_models(settings, summary.run_id)
     summary.alerts = alert(
         settings,
@@ -273,6 +285,7 @@ def daily(
     db: str | None = None,
     history_years: int | None = None,
     today: date | None = None,
+    accept_corrections: bool = False,
 ) -> RunSummary:
     """Fetch the recent days for the universe, rebuild the models, alert.
 
@@ -287,7 +300,7 @@ def daily(
     logger = get_run_logger()
     today = today or ny_today()
     good, bad = split_valid_symbols(list(settings.tickers))
-    summary = RunSummary(run_id=_run_id(), problems=list(bad))
+    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=list(settings.tickers))
     with open_warehouse(settings) as con:
         newest = dict(
             con.execute(
@@ -317,7 +330,7 @@ def daily(
         for start, ts in sorted(by_start.items())
         for chunk in _chunks(ts, settings.chunk_size)
     ]
-    _ingest("daily", settings, plan, summary, record_intervals=True)
+    _ingest("daily", settings, plan, summary, accept_corrections=accept_corrections)
     summary.models, summary.held = build_models(settings, summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)

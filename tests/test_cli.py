@@ -107,7 +107,7 @@ def test_injection_in_a_symbol_is_refused_before_any_io(full_history):
     res = CliRunner().invoke(
         main, ["losses", "--db", str(full_history), "--ticker", "NVDA'; DROP TABLE prices_daily;--"]
     )
-    assert res.exit_code == 2
+    assert res.exit_code == 3  # configuration: the symbol rule
     assert "not a valid symbol" in res.output
     import duckdb
 
@@ -118,7 +118,7 @@ def test_injection_in_a_symbol_is_refused_before_any_io(full_history):
 
 def test_losses_without_a_warehouse_says_what_to_do(tmp_path):
     res = CliRunner().invoke(main, ["losses", "--db", str(tmp_path / "none.duckdb")])
-    assert res.exit_code == 2 and "capwatch backfill" in res.output
+    assert res.exit_code == 4 and "capwatch backfill" in res.output  # 4: the warehouse file
 
 
 def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(
@@ -141,7 +141,7 @@ def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(
             "NVDA,NOSUCH,../../etc",
         ],
     )
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # completed, but some requested tickers failed
     assert "NOSUCH (prices): unknown ticker" in res.output
     assert "'../../etc': not a valid symbol" in res.output
     import duckdb

@@ -179,7 +179,7 @@ def test_corrupt_warehouse_file_is_refused_untouched(prefect_harness, shared_dir
             "NVDA",
         ],
     )
-    assert res.exit_code == 2 and "is not a DuckDB database file (left untouched)" in res.output
+    assert res.exit_code == 4 and "is not a DuckDB database file (left untouched)" in res.output
     assert bad.read_bytes() == b"\x00garbage" * 100
 
 

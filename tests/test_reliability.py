@@ -1,0 +1,199 @@
+"""Issue 14: nothing stored is lost, one bad input never stops the rest, exit codes say what happened."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from capwatch.cli import main
+
+
+def _market(
+    shared_dir,
+    tmp_path,
+    tickers=("NVDA", "ORCL"),
+    start="2024-05-01",
+    end="2024-06-28",
+    splits=True,
+):
+    """A csv: directory with a slice of the shared data (real prices, splits, counts)."""
+    d = tmp_path / "market"
+    d.mkdir(exist_ok=True)
+    prices = pd.read_csv(shared_dir / "prices.csv")
+    prices[prices.ticker.isin(tickers) & prices.date.between(start, end)].to_csv(
+        d / "prices.csv", index=False
+    )
+    sp = pd.read_csv(shared_dir / "splits.csv")
+    (sp[sp.ticker.isin(tickers)] if splits else sp.head(0)).to_csv(d / "splits.csv", index=False)
+    sh = pd.read_csv(shared_dir / "shares_outstanding.csv")
+    sh[sh.ticker.isin(tickers)].to_csv(d / "shares_outstanding.csv", index=False)
+    return d
+
+
+def _backfill(db, market, *extra, start="2024-05-01", end="2024-06-28", tickers="NVDA,ORCL"):
+    return CliRunner().invoke(
+        main,
+        [
+            "backfill",
+            "--db",
+            str(db),
+            "--source",
+            f"csv:{market}",
+            "--start",
+            start,
+            "--end",
+            end,
+            "--tickers",
+            tickers,
+            *extra,
+        ],
+    )
+
+
+def test_a_file_missing_a_split_is_held_not_applied_and_accepting_it_keeps_what_it_replaced(
+    prefect_harness, shared_dir, tmp_path
+):
+    db = tmp_path / "w.duckdb"
+    market = _market(shared_dir, tmp_path)
+    first = _backfill(db, market)
+    assert first.exit_code == 0, first.output
+    con = duckdb.connect(str(db), read_only=True)
+    stored = con.execute("select * from prices_daily order by all").df()
+    con.close()
+    # The vendor's next file lacks NVDA's 2024-06-10 10-for-1 split: re-loaded, every NVDA price
+    # before it would be 10x smaller.
+    sp = pd.read_csv(market / "splits.csv")
+    sp[~((sp.ticker == "NVDA") & (sp.date == "2024-06-10"))].to_csv(
+        market / "splits.csv", index=False
+    )
+    held = _backfill(db, market, "--refresh")
+    assert held.exit_code == 1, held.output
+    assert "corrections held)" in held.output and "  held: correction held: " in held.output
+    con = duckdb.connect(str(db), read_only=True)
+    pd.testing.assert_frame_equal(
+        con.execute("select * from prices_daily order by all").df(), stored
+    )
+    n_pre_split = int(
+        ((stored.ticker == "NVDA") & (stored.date < pd.Timestamp("2024-06-10"))).sum()
+    )
+    reasons = con.execute(
+        "select distinct reason from quarantine where dataset = 'prices_daily'"
+    ).fetchall()
+    assert reasons == [
+        (
+            f"correction held: {n_pre_split} stored prices_daily rows of NVDA would change by 0.1x at "
+            "once (a split missing from or added to the source, or a unit change); run again with "
+            "--accept-corrections to apply it",
+        )
+    ]
+    assert con.execute("select count(*) from revisions").fetchone() == (0,)
+    # The range stays pending for NVDA (ORCL is complete): the next backfill tries it again.
+    recorded = con.execute(
+        "select ticker, count(*) from load_intervals group by ticker order by ticker"
+    ).fetchall()
+    con.close()
+    assert recorded == [
+        ("NVDA", 1),
+        ("ORCL", 2),
+    ]  # ORCL recorded by the refresh too, NVDA only by the first run
+    snapshot = pd.Timestamp.now(tz="UTC")
+
+    accepted = _backfill(db, market, "--refresh", "--accept-corrections")
+    # Applied as asked; the stored split row now disagrees with the prices, and the models say so.
+    assert accepted.exit_code == 1, accepted.output
+    assert "held: NVDA 2024-06-10 (splits): split not in the prices" in accepted.output
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute(
+        "select count(*) from revisions where table_name = 'prices_daily' and ticker = 'NVDA'"
+    ).fetchone() == (n_pre_split,)
+    # What was known before the correction is still there, to the row.
+    known = con.execute(
+        "select ticker, date, open, high, low, close, volume, source from prices_known_at(?) "
+        "order by all",
+        [snapshot.to_pydatetime()],
+    ).df()
+    pd.testing.assert_frame_equal(
+        known,
+        stored[["ticker", "date", "open", "high", "low", "close", "volume", "source"]].reset_index(
+            drop=True
+        ),
+        check_dtype=False,
+    )
+    con.close()
+
+
+def test_a_single_corrected_value_is_applied_and_keeps_the_old_one(
+    prefect_harness, shared_dir, tmp_path
+):
+    db = tmp_path / "w.duckdb"
+    market = _market(shared_dir, tmp_path)
+    assert _backfill(db, market).exit_code == 0
+    prices = pd.read_csv(market / "prices.csv")
+    day = (prices.ticker == "ORCL") & (prices.date == "2024-06-03")
+    prices.loc[day, ["open", "high", "low", "close"]] = 123.45  # the vendor corrects one bar
+    prices.to_csv(market / "prices.csv", index=False)
+    res = _backfill(db, market, "--refresh")
+    assert res.exit_code == 0, res.output
+    con = duckdb.connect(str(db), read_only=True)
+    (old_row, new_row) = con.execute("select old_row, new_row from revisions").fetchone()
+    assert (
+        '"ticker":"ORCL"' in old_row
+        and '"close":123.45' in new_row
+        and '"close":123.45' not in old_row
+    )
+    assert con.execute(
+        "select close from prices_daily where ticker = 'ORCL' and date = '2024-06-03'"
+    ).fetchone() == (123.45,)
+    con.close()
+
+
+def test_exit_codes_for_partial_and_total_failure(prefect_harness, shared_dir, tmp_path):
+    market = _market(shared_dir, tmp_path)
+    none_known = _backfill(tmp_path / "a.duckdb", market, tickers="NOSUCH,NOPE")
+    assert none_known.exit_code == 5 and "nothing landed" in none_known.output
+    header_only = tmp_path / "header"
+    header_only.mkdir()
+    (header_only / "prices.csv").write_text("date,ticker,open,high,low,close,volume\n")
+    res = _backfill(tmp_path / "b.duckdb", header_only, tickers="NVDA")
+    assert res.exit_code == 5, res.output
+    bad_env = CliRunner().invoke(
+        main, ["losses", "--db", str(tmp_path / "c.duckdb")], env={"CAPWATCH_HISTORY_YEARS": "abc"}
+    )
+    assert bad_env.exit_code == 3
+    assert bad_env.output.strip() == "capwatch: CAPWATCH_HISTORY_YEARS='abc': not a whole number"
+    assert CliRunner().invoke(main, ["losses", "--top", "-1"]).exit_code == 2
+
+
+def test_future_dates_never_count_as_loaded(prefect_harness, shared_dir, tmp_path):
+    from flows.pipeline import ny_today
+
+    db = tmp_path / "w.duckdb"
+    market = _market(shared_dir, tmp_path, start="2026-05-01", end="2026-05-29")
+    end = ny_today() + pd.Timedelta(days=30)
+    res = _backfill(db, market, start="2026-05-01", end=end.isoformat())
+    assert res.exit_code == 0, res.output
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("select max(end_date) from load_intervals").fetchone() == (
+        ny_today() - pd.Timedelta(days=1),
+    )
+    con.close()
+
+
+def test_files_are_created_user_only(prefect_harness, shared_dir, tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert _backfill(db, _market(shared_dir, tmp_path)).exit_code == 0
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.fixture
+def copy_of(tmp_path):
+    def make(path):
+        dst = tmp_path / path.name
+        shutil.copy(path, dst)
+        return dst
+
+    return make
