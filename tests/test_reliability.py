@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 
 import duckdb
 import pandas as pd
@@ -197,3 +198,68 @@ def copy_of(tmp_path):
         return dst
 
     return make
+
+
+def test_bad_cells_refuse_their_rows_only_and_name_file_line_ticker_column(shared_dir, tmp_path):
+    from capwatch.extract.csv import CsvSource
+    from capwatch.validate import gate_raw
+
+    market = _market(
+        shared_dir, tmp_path, tickers=("NVDA", "ORCL", "AAPL"), start="2024-09-09", end="2024-09-20"
+    )
+    prices = pd.read_csv(market / "prices.csv", dtype=str)
+    nvda = prices.index[prices.ticker == "NVDA"]
+    prices.loc[nvda[0], "date"] = "16/09/2024"  # a day-first date
+    prices.loc[nvda[1], "close"] = "1,234.50"  # a thousands separator
+    prices.loc[prices.ticker == "ORCL", "ticker"] = " orcl"  # spelled loosely: still ORCL
+    prices.to_csv(market / "prices.csv", index=False)
+    splits = pd.read_csv(market / "splits.csv", dtype=str)
+    splits.loc[splits.ticker == "AAPL", "ratio"] = "0"  # a ratio that cannot scale prices
+    splits.to_csv(market / "splits.csv", index=False)
+
+    batch = CsvSource(market).fetch(["NVDA", "ORCL", "AAPL"], date(2024, 9, 9), date(2024, 9, 20))
+    clean, quarantine, _ = gate_raw(batch, date(2026, 1, 2))
+    line = {i: i + 2 for i in prices.index}
+    reasons = sorted(quarantine["reason"])
+    assert reasons == sorted(
+        [
+            f"prices.csv line {line[nvda[0]]}: date '16/09/2024' is not a YYYY-MM-DD date",
+            f"prices.csv line {line[nvda[1]]}: close '1,234.50' is not a number",
+            *[
+                f"splits.csv line {i + 2}: ratio '0' is not a split ratio > 0"
+                for i in splits.index[splits.ticker == "AAPL"]
+            ],
+        ]
+    )
+    assert set(quarantine["ticker"]) == {"NVDA", "AAPL"}
+    # The rest lands: NVDA's other days, every ORCL day; AAPL's prices wait for a usable split row.
+    landed = clean.prices.groupby("ticker").size().to_dict()
+    assert landed == {"NVDA": 8, "ORCL": 10}
+    assert [str(p) for p in batch.problems] == [
+        "AAPL (prices): a row of splits.csv for AAPL could not be read (see quarantine): its prices were left out"
+    ]
+
+
+def test_a_file_missing_a_column_is_named_and_the_other_files_still_land(shared_dir, tmp_path):
+    from capwatch.extract.csv import CsvSource
+
+    market = _market(shared_dir, tmp_path, start="2024-09-09", end="2024-09-20")
+    pd.read_csv(market / "shares_outstanding.csv").drop(columns=["shares_outstanding"]).to_csv(
+        market / "shares_outstanding.csv", index=False
+    )
+    batch = CsvSource(market).fetch(["NVDA", "ORCL"], date(2024, 9, 9), date(2024, 9, 20))
+    assert len(batch.prices) == 20 and batch.shares.empty
+    assert {str(p) for p in batch.problems} == {
+        f"{t} (shares_outstanding): {market / 'shares_outstanding.csv'} has no column 'shares': nothing of it was used"
+        for t in ("NVDA", "ORCL")
+    }
+
+
+def test_a_yahoo_response_for_another_symbol_is_refused(shared_frames, offline_yahoo):
+    src, _ = offline_yahoo(shared_frames, faults={"NVDA": "other_symbol"})
+    out = src.fetch(["NVDA", "MSFT"], date(2025, 1, 2), date(2025, 1, 31))
+    assert set(out.prices.ticker) == {"MSFT"}
+    (problem,) = [str(p) for p in out.problems if p.dataset == "prices"]
+    assert problem.startswith("NVDA (prices): Yahoo answered for ") and problem.endswith(
+        ", not NVDA: nothing of it was used"
+    )

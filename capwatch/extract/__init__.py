@@ -24,6 +24,8 @@ from capwatch.symbols import InvalidSymbol, check_symbol
 if TYPE_CHECKING:
     from capwatch.settings import Settings
 
+REFUSED_COLUMNS = ["ticker", "date", "dataset", "reason", "value"]
+
 # A share count is looked for this far before the start of a range, so the first day has one.
 SHARES_LOOKBACK = timedelta(days=550)
 
@@ -49,6 +51,9 @@ class Extracted:
     dividends: pd.DataFrame = field(default_factory=DIVIDENDS.empty)
     shares: pd.DataFrame = field(default_factory=SHARES.empty)
     problems: list[Problem] = field(default_factory=list)
+    # Rows the source itself could not read (a cell that is not a date or a number), as quarantine
+    # rows: ticker, date, dataset, reason, value. The raw gate adds them to the quarantine.
+    refused: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REFUSED_COLUMNS))
 
     @classmethod
     def concat(cls, parts: list[Extracted]) -> Extracted:
@@ -62,6 +67,11 @@ class Extracted:
             dividends=cat("dividends", DIVIDENDS),
             shares=cat("shares", SHARES),
             problems=[p for part in parts for p in part.problems],
+            refused=pd.concat(
+                [p.refused for p in parts if len(p.refused)]
+                or [pd.DataFrame(columns=REFUSED_COLUMNS)],
+                ignore_index=True,
+            ),
         )
 
 

@@ -23,6 +23,10 @@ from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreacha
 log = logging.getLogger("capwatch.extract")
 
 
+class WrongSymbol(RuntimeError):
+    """Yahoo's response is about another symbol than the one asked for."""
+
+
 def _yfinance():
     """Import yfinance once and make it raise instead of logging and returning empty frames."""
     import warnings
@@ -65,6 +69,8 @@ def _is_transient(exc: BaseException) -> bool:
 
 def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
+    if isinstance(exc, WrongSymbol):
+        return str(exc)
     if name in ("YFTzMissingError", "YFTickerMissingError"):
         return "unknown or delisted ticker (Yahoo has no such symbol)"
     status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -134,7 +140,7 @@ class YahooSource:
         # which is what Yahoo's adjustment of the prices used. And ask from as far back as the
         # share counts reach, so a split between an older count and `start` is known too.
         t = self._yf.Ticker(ticker, session=self.session)
-        return t.history(
+        hist = t.history(
             start=(start - SHARES_LOOKBACK).isoformat(),
             end=(self.today() + timedelta(days=1)).isoformat(),
             interval="1d",
@@ -142,6 +148,13 @@ class YahooSource:
             actions=True,
             repair=False,
         )
+        # A response for another symbol (a vendor mix-up) must never be stored under this one.
+        answered = str((t.history_metadata or {}).get("symbol") or ticker).upper()
+        if hist is not None and not hist.empty and answered != ticker.upper():
+            raise WrongSymbol(
+                f"Yahoo answered for {answered}, not {ticker}: nothing of it was used"
+            )
+        return hist
 
     def _shares(self, ticker: str, start: date, end: date):
         t = self._yf.Ticker(ticker, session=self.session)

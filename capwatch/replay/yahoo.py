@@ -41,6 +41,7 @@ FAULTS = (
     "negative",
     "duplicate_rows",
     "no_shares",
+    "other_symbol",
 )
 
 
@@ -304,6 +305,10 @@ class OfflineYahoo(BaseAdapter):
         p2 = int(query["period2"]) if "period2" in query else None
         if query.get("range") == "1d":  # yfinance asks this to learn the ticker's timezone
             p1 = p2 = 0
+        if (
+            fault == "other_symbol"
+        ):  # the chart of another listed symbol, as Yahoo would describe it
+            ticker = next(t for t in self.frames.tickers if t != ticker)
         body = chart_json(self.frames, ticker, p1, p2)
         if body["chart"]["result"] is None:
             return self._respond(request, 404, json.dumps(body), "application/json")

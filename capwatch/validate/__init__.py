@@ -159,7 +159,7 @@ def gate_raw(batch: Extracted, today: date) -> tuple[Extracted, pd.DataFrame, li
     shares, qdup = resolve_duplicate_counts(
         _coerce(batch.shares, "shares_outstanding") if len(batch.shares) else batch.shares
     )
-    parts, results, clean = [qdup], [], {}
+    parts, results, clean = [qdup, batch.refused], [], {}
     for dataset, frame in (
         ("prices_daily", batch.prices),
         ("splits", batch.splits),
