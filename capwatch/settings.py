@@ -49,6 +49,9 @@ class Settings:
     # DuckDB's memory cap for capwatch's connections, e.g. "1GB"; None = DuckDB's default (80 % of
     # RAM). Above it DuckDB spills joins, sorts and windows to disk; primary-key indexes must still fit.
     duckdb_memory_limit: str | None = None
+    # How long opening the warehouse waits while another process holds it (a writer, or a reader
+    # that keeps it open), before failing with a message naming that process.
+    lock_wait_seconds: float = 120.0
     # Alert rules and channels: a TOML file (None = the packaged capwatch/alerts/alerts.toml), and
     # channel URLs that replace the file's channels.
     alerts_config: Path | None = None
@@ -85,6 +88,10 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)}={getattr(self, name)}: must be at least 1")
+        if self.lock_wait_seconds < 0:
+            raise SettingsError(
+                f"CAPWATCH_LOCK_WAIT_SECONDS={self.lock_wait_seconds}: cannot be negative"
+            )
         if self.yahoo_retries < 0 or self.yahoo_backoff_seconds < 0 or self.replay_latency < 0:
             raise SettingsError(
                 "CAPWATCH_YAHOO_RETRIES, _BACKOFF_SECONDS and CAPWATCH_REPLAY_LATENCY cannot be negative"
@@ -143,6 +150,7 @@ _ENV = {
     "yahoo_backoff_seconds": _float,
     "replay_latency": _float,
     "duckdb_memory_limit": str.strip,
+    "lock_wait_seconds": _float,
     "alerts_config": Path,
     "alert_urls": _list,
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,17 +31,45 @@ def _open(path: Path, read_only: bool, memory_limit: str | None) -> duckdb.DuckD
         ) from exc
 
 
+_LOCK = re.compile(r"Could not set lock on file|Conflicting lock is held")
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+_DAMAGED = re.compile(
+    r"checksum|corrupt|truncated|unexpected end|invalid block|not a valid|could not read", re.I
+)
+
+
+def _holder(message: str) -> str:
+    """Who holds the file, from DuckDB's lock error: the holder's command line and PID."""
+    m = _HOLDER.search(message)
+    if not m:
+        return "another process"
+    exe, pid = m.groups()
+    try:
+        cmd = (
+            Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode(errors="replace")
+            .strip()
+        )
+    except OSError:
+        cmd = ""
+    return f"{(cmd or exe)[:160]} (PID {pid})"
+
+
 def connect(
     path: Path | str,
     read_only: bool = False,
-    wait_seconds: float = 30.0,
+    wait_seconds: float = 120.0,
     memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file, waiting up to ``wait_seconds`` while another process writes it.
+    """Open the warehouse file, waiting up to ``wait_seconds`` while another process holds it.
 
-    DuckDB lets one process at a time hold a file for writing. A second writer waits here, then
-    fails with a clear message instead of a raw lock error. A file that is not a DuckDB database
-    is never touched.
+    DuckDB lets one process at a time hold a file for writing, and a reader's shared lock keeps
+    writers out. capwatch holds the file only for short transactions (never across network
+    calls), so a waiting open gets in between them; after ``wait_seconds`` it fails with a message
+    naming the process that holds the file and whether it reads or writes. A file that is not a
+    DuckDB database, or is damaged, is never written.
     """
     path = Path(path)
     if read_only and not path.exists():
@@ -54,27 +84,38 @@ def connect(
             raise WarehouseError(
                 f"{path} is not a DuckDB database file (left untouched); point --db or CAPWATCH_DB at another path"
             )
+    created = not path.exists()
     deadline = time.monotonic() + wait_seconds
-    delay = 0.1
+    delay = 0.05
     while True:
         try:
             con = _open(path, read_only, memory_limit)
             break
-        except duckdb.IOException as exc:
-            msg = str(exc)
-            if "not a valid DuckDB database file" in msg:
-                raise WarehouseError(
-                    f"{path} is not a DuckDB database file (left untouched)"
-                ) from exc
-            if "lock" not in msg.lower() or time.monotonic() >= deadline:
-                if "lock" in msg.lower():
+        except duckdb.Error as exc:
+            msg = " ".join(str(exc).split())
+            if not _LOCK.search(msg):
+                if _DAMAGED.search(msg):
                     raise WarehouseError(
-                        f"{path} is being written by another capwatch process (waited {wait_seconds:.0f}s); "
-                        "try again when it finishes"
+                        f"{path} is damaged and was not written ({msg[:200]}); restore it from a backup, "
+                        "or run `capwatch check` for details"
                     ) from exc
-                raise WarehouseError(f"cannot open {path}: {msg}") from exc
+                raise WarehouseError(f"cannot open {path}: {msg[:300]}") from exc
+            if time.monotonic() >= deadline:
+                holder = _holder(msg)
+                if "read-only mode" in msg:  # DuckDB's hint: the holder only reads
+                    raise WarehouseError(
+                        f"{path} is held open for reading by {holder}; capwatch waited {wait_seconds:.0f}s "
+                        "for it to close. Close that session (a reader that opens, queries and closes never "
+                        "blocks a run), or raise CAPWATCH_LOCK_WAIT_SECONDS"
+                    ) from exc
+                raise WarehouseError(
+                    f"{path} is being written by {holder} (waited {wait_seconds:.0f}s); "
+                    "try again when it finishes"
+                ) from exc
             time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 0.5)
+    if created:
+        os.chmod(path, 0o600)  # the warehouse is the user's alone (its WAL follows the umask)
     if not read_only:
         migrate(con)
     return con
@@ -82,10 +123,13 @@ def connect(
 
 @contextmanager
 def connection(
-    path: Path | str, read_only: bool = False, memory_limit: str | None = None
+    path: Path | str,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    wait_seconds: float = 120.0,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the file."""
-    con = connect(path, read_only=read_only, memory_limit=memory_limit)
+    con = connect(path, read_only=read_only, memory_limit=memory_limit, wait_seconds=wait_seconds)
     try:
         yield con
     finally:
@@ -95,7 +139,10 @@ def connection(
 def open_warehouse(settings: Settings, read_only: bool = False):
     """The warehouse of ``settings`` (its path and memory cap) as a context manager that closes it."""
     return connection(
-        settings.db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit
+        settings.db_path,
+        read_only=read_only,
+        memory_limit=settings.duckdb_memory_limit,
+        wait_seconds=settings.lock_wait_seconds,
     )
 
 

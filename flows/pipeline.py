@@ -29,7 +29,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from capwatch import intervals
-from capwatch.alerts import AlertConfig, deliver, evaluate, load_config
+from capwatch.alerts import AlertConfig, evaluate, load_config
+from capwatch.alerts.deliver import plan_deliveries, record_attempts, send_planned
 from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
@@ -110,11 +111,15 @@ class AlertSummary:
 def alert(
     settings: Settings, config: AlertConfig, run_id: str, since: date, notify_since: date | None
 ) -> AlertSummary:
-    """Record new events and deliver pending ones. A channel that is down never fails the run."""
+    """Record new events and deliver pending ones. A channel that is down never fails the run.
+    The warehouse is held only to record events and attempts, never while sending."""
     logger = get_run_logger()
     with open_warehouse(settings) as con:
         new = evaluate(con, config, since=since, run_id=run_id, notify_since=notify_since)
-        report = deliver(con, config, run_id)
+        planned = plan_deliveries(con, config)
+    attempts, report = send_planned(config, planned, run_id)
+    with open_warehouse(settings) as con:
+        record_attempts(con, attempts)
     for ev in new:
         logger.info("alert event %s: %s", ev.key, ev.message)
     for err in report.errors:

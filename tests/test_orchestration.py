@@ -193,10 +193,69 @@ def test_a_second_writer_waits_then_fails_clearly(db_path):
     )
     assert holder.stdout.readline().strip() == "held"
     t0 = time.monotonic()
-    with pytest.raises(WarehouseError, match="being written by another capwatch process"):
+    with pytest.raises(
+        WarehouseError, match=rf"is being written by .*python.* \(PID {holder.pid}\) \(waited 1s\)"
+    ):
         connect(db_path, wait_seconds=1)
     assert time.monotonic() - t0 >= 1
     con = connect(db_path, wait_seconds=30)  # waits for the other writer, then gets the file
     assert con.execute("select count(*) from schema_migrations").fetchone()[0] >= 4
     con.close()
     holder.wait()
+
+
+@pytest.mark.slow
+def test_a_reader_that_stays_open_is_named_and_a_polling_reader_never_stops_a_backfill(
+    prefect_harness, shared_dir, db_path
+):
+    from capwatch.warehouse import WarehouseError, connect
+    from flows.pipeline import backfill
+
+    args = dict(
+        tickers=["NVDA", "ORCL", "AAPL", "MSFT"],
+        source=f"csv:{shared_dir}",
+        db=str(db_path),
+        chunk_size=1,
+    )
+    backfill(start=date(2024, 1, 2), end=date(2024, 3, 28), **args)
+    # A session left open, like `duckdb -readonly capwatch.duckdb` in another terminal.
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db_path)!r}, read_only=True); "
+            "print('reading', flush=True); time.sleep(5)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout.readline().strip() == "reading"
+    with pytest.raises(
+        WarehouseError,
+        match=rf"held open for reading by .*\(PID {reader.pid}\); capwatch waited 1s",
+    ):
+        connect(db_path, wait_seconds=1)
+    reader.wait()
+    # A reader polling every half second (open, query, close) during a backfill of 8 chunks.
+    poller = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, time, sys\n"
+            "n = 0\n"
+            "end = time.monotonic() + 20\n"
+            "while time.monotonic() < end:\n"
+            "    try:\n"
+            f"        c = duckdb.connect({str(db_path)!r}, read_only=True)\n"
+            "        c.execute('select count(*) from prices_daily').fetchone(); c.close(); n += 1\n"
+            "    except duckdb.IOException:\n"
+            "        pass  # the backfill is writing this moment\n"
+            "    time.sleep(0.5)\n"
+            "print(n)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    summary = backfill(start=date(2024, 4, 1), end=date(2024, 12, 31), refresh=True, **args)
+    assert summary.rows_inserted > 0 and len(summary.chunks) == 4
+    assert int(poller.communicate(timeout=60)[0]) >= 10  # the reader kept reading all along

@@ -44,6 +44,70 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
+def plan_deliveries(
+    con: duckdb.DuckDBPyConnection, config: AlertConfig, only: Event | None = None
+) -> list[tuple[Channel, Event]]:
+    """Every (channel, event) still to send: read from the warehouse before any network call."""
+    return [
+        (channel, ev)
+        for channel in config.channels
+        for ev in ([only] if only else pending(con, channel))
+    ]
+
+
+def send_planned(
+    config: AlertConfig, planned: list[tuple[Channel, Event]], run_id: str, sleep=time.sleep
+) -> tuple[list[list], DeliveryReport]:
+    """Send each planned delivery, retrying with backoff; touches no warehouse (so a slow endpoint
+    never keeps anyone out of it). Returns the attempts as ``alert_deliveries`` rows, and a report."""
+    report, attempts = DeliveryReport(), []
+    for channel, ev in planned:
+        delay = config.backoff_seconds
+        for attempt in range(1, config.attempts + 1):
+            error = None
+            try:
+                send(channel, ev, config.timeout_seconds)
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            attempts.append(
+                [
+                    ev.rule,
+                    ev.company,
+                    ev.date,
+                    channel.redacted,
+                    attempt,
+                    datetime.now(UTC),
+                    "sent" if error is None else "failed",
+                    error,
+                    run_id,
+                ]
+            )
+            if error is None:
+                report.sent += 1
+                log.info("alert %s sent to %s", ev.key, channel.redacted)
+                break
+            log.warning(
+                "alert %s to %s failed (attempt %d/%d): %s",
+                ev.key,
+                channel.redacted,
+                attempt,
+                config.attempts,
+                error,
+            )
+            if attempt < config.attempts:
+                sleep(delay)
+                delay *= 2
+        else:
+            report.failed += 1
+            report.errors.append(f"{ev.key} -> {channel.redacted}: {error}")
+    return attempts, report
+
+
+def record_attempts(con: duckdb.DuckDBPyConnection, attempts: list[list]) -> None:
+    if attempts:
+        con.executemany("insert into alert_deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+
+
 def deliver(
     con: duckdb.DuckDBPyConnection,
     config: AlertConfig,
@@ -52,47 +116,8 @@ def deliver(
     only: Event | None = None,
 ) -> DeliveryReport:
     """Send every pending event (or just ``only``, even if sent before) to every channel; record
-    each attempt. Never raises for a send."""
-    report = DeliveryReport()
-    for channel in config.channels:
-        for ev in [only] if only else pending(con, channel):
-            delay = config.backoff_seconds
-            for attempt in range(1, config.attempts + 1):
-                error = None
-                try:
-                    send(channel, ev, config.timeout_seconds)
-                except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-                    error = f"{type(exc).__name__}: {exc}"[:500]
-                con.execute(
-                    "insert into alert_deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        ev.rule,
-                        ev.company,
-                        ev.date,
-                        channel.redacted,
-                        attempt,
-                        datetime.now(UTC),
-                        "sent" if error is None else "failed",
-                        error,
-                        run_id,
-                    ],
-                )
-                if error is None:
-                    report.sent += 1
-                    log.info("alert %s sent to %s", ev.key, channel.redacted)
-                    break
-                log.warning(
-                    "alert %s to %s failed (attempt %d/%d): %s",
-                    ev.key,
-                    channel.redacted,
-                    attempt,
-                    config.attempts,
-                    error,
-                )
-                if attempt < config.attempts:
-                    sleep(delay)
-                    delay *= 2
-            else:
-                report.failed += 1
-                report.errors.append(f"{ev.key} -> {channel.redacted}: {error}")
+    each attempt. Never raises for a send. (The flows use the three steps apart, so that no
+    network call happens while they hold the warehouse.)"""
+    attempts, report = send_planned(config, plan_deliveries(con, config, only), run_id, sleep)
+    record_attempts(con, attempts)
     return report
