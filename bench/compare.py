@@ -27,7 +27,7 @@ PROVENANCE = {
 LOGS = {"load_runs", "validation_runs", "model_builds", "schema_migrations", "alert_deliveries"}
 
 
-def compare(before: str, after: str) -> bool:
+def compare(before: str, after: str, skip: set[str] | frozenset[str] = frozenset()) -> bool:
     con = duckdb.connect()
     con.execute(f"attach '{before}' as b (read_only)")
     con.execute(f"attach '{after}' as a (read_only)")
@@ -42,7 +42,7 @@ def compare(before: str, after: str) -> bool:
     tb, ta = names("b"), names("a")
     same = True
     for t in sorted(tb | ta):
-        if t in LOGS:
+        if t in LOGS or t in skip:
             continue
         if t not in tb or t not in ta:
             print(f"{t:<28} only in {'before' if t in tb else 'after'}")

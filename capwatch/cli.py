@@ -173,7 +173,11 @@ def _report_run(summary, db: Path) -> None:
 
 
 def _run_flow(name: str, **kwargs):
-    """Run a flow (failures become one line and an exit code, in ``_Cli.invoke``)."""
+    """Run a flow (failures become one line and an exit code, in ``_Cli.invoke``). A watchdog
+    ends Prefect's temporary server if this command is killed (``capwatch.orphans``)."""
+    from capwatch.orphans import start_watchdog
+
+    start_watchdog()
     return _flow(name)(**kwargs)
 
 
