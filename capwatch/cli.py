@@ -101,6 +101,8 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"disk full writing {exc.filename or 'the warehouse'}: free some space and run again"
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if "Corrupt database file" in text or "checksum" in text:
+        return f"the warehouse is damaged ({text[:160]}): run `capwatch check`, then restore it from a backup"
     if "No space left on device" in text:
         return "disk full while writing the warehouse: free some space and run again (nothing half-written was kept)"
     return text
@@ -325,6 +327,22 @@ def build(db: str | None, full: bool) -> None:
         click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
     for line in format_held(held):
         click.echo(f"  {line}")
+
+
+@main.command()
+@_db_option
+def check(db: str | None) -> None:
+    """Check the warehouse file (every block's checksum, schema version, a stray WAL) and its data
+    (keys, model audits), and say what to do. Never writes the file. Exit 0 when sound, 4 when not.
+
+    Example: capwatch check --db capwatch.duckdb
+    """
+    from capwatch.check import check_file
+
+    findings = check_file(_settings(db_path=db).db_path)
+    for f in findings:
+        click.echo(str(f))
+    sys.exit(EXIT_OK if all(f.ok for f in findings) else EXIT_WAREHOUSE)
 
 
 @main.command()

@@ -56,7 +56,11 @@ def stored(db, shared_dir):
     [
         ("empty", "AAPL (prices): Yahoo returned no prices"),
         ("malformed", "AAPL (prices): malformed response from Yahoo"),
-        ("http500", "AAPL (prices): malformed response from Yahoo"),
+        (
+            "http500",
+            "AAPL (prices): Yahoo answered with an error page instead of data (HTTP error, e.g. 500): "
+            "'Internal Server Error'",
+        ),
     ],
 )
 def test_broken_downloads_are_named_and_good_tickers_land(

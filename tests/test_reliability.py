@@ -263,3 +263,57 @@ def test_a_yahoo_response_for_another_symbol_is_refused(shared_frames, offline_y
     assert problem.startswith("NVDA (prices): Yahoo answered for ") and problem.endswith(
         ", not NVDA: nothing of it was used"
     )
+
+
+def test_check_passes_a_sound_file_and_names_damage_and_a_stray_wal(
+    prefect_harness, shared_dir, tmp_path
+):
+    import os
+    import random
+
+    db = tmp_path / "w.duckdb"
+    assert _backfill(db, _market(shared_dir, tmp_path)).exit_code == 0
+    ok = CliRunner().invoke(main, ["check", "--db", str(db)])
+    assert ok.exit_code == 0, ok.output
+    assert "all" in ok.output and "model audits pass" in ok.output and "FAIL" not in ok.output
+
+    damaged = tmp_path / "damaged.duckdb"
+    shutil.copy(db, damaged)
+    rng = random.Random(1)
+    size = damaged.stat().st_size
+    with damaged.open("r+b") as f:  # 12 random 2 KiB blocks of garbage past the headers
+        for _ in range(12):
+            f.seek(rng.randrange(3 * 262144, size - 4096))
+            f.write(os.urandom(2048))
+    res = CliRunner().invoke(main, ["check", "--db", str(damaged)])
+    # Caught when the file opens (a damaged catalog) or when a table is read back (a damaged block).
+    assert res.exit_code == 4 and "FAIL" in res.output and "Corrupt database file" in res.output, (
+        res.output
+    )
+    losses = CliRunner().invoke(main, ["losses", "--db", str(damaged), "--top", "100000"])
+    assert losses.exit_code == 4 and len(losses.output.strip().splitlines()) == 1
+    assert losses.output.startswith("capwatch: ") and "damaged" in losses.output
+
+    (tmp_path / "w.duckdb.wal").write_bytes(b"\0" * 100)  # a WAL from somewhere else
+    stray = CliRunner().invoke(main, ["check", "--db", str(db)])
+    assert stray.exit_code == 4 and "write-ahead log w.duckdb.wal (100 bytes)" in stray.output
+
+
+def test_a_truncated_file_and_a_full_disk_are_one_line(tmp_path):
+    import errno
+
+    from capwatch.cli import one_line
+    from capwatch.warehouse import WarehouseError, connect
+
+    db = tmp_path / "t.duckdb"
+    con = connect(db)
+    con.execute("create table big as select range as i from range(300000)")
+    con.close()
+    with db.open("r+b") as f:
+        f.truncate(db.stat().st_size // 3)
+    with pytest.raises(WarehouseError) as info:
+        connect(db).execute("select count(*) from big").fetchone()
+    assert "\n" not in str(info.value)
+    assert one_line(OSError(errno.ENOSPC, "No space left on device", str(db))) == (
+        f"disk full writing {db}: free some space and run again"
+    )

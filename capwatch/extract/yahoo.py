@@ -77,6 +77,11 @@ def _describe(exc: BaseException) -> str:
     if status == 404:
         return "unknown or delisted ticker (Yahoo answered 404)"
     if name == "JSONDecodeError" or "Expecting" in str(exc):
+        # The text that did not parse tells an error page (an HTTP 500's "Internal Server Error",
+        # an HTML "Will be right back") from cut-off JSON.
+        doc = " ".join(str(getattr(exc, "doc", "") or "").split())
+        if doc and not doc.startswith(("{", "[")):
+            return f"Yahoo answered with an error page instead of data (HTTP error, e.g. 500): {doc[:80]!r}"
         return f"malformed response from Yahoo, not JSON ({exc})"
     return f"{name}: {exc}"
 
