@@ -81,6 +81,8 @@ def exit_code_for(exc: BaseException) -> int:
     from capwatch.validate.audits import ModelGateFailed
     from capwatch.warehouse import WarehouseError
 
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return EXIT_CONFIG
     if isinstance(exc, WarehouseError | duckdb.IOException):
         return EXIT_WAREHOUSE
     if isinstance(exc, SourceUnreachable | ModelGateFailed):
@@ -101,6 +103,11 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"disk full writing {exc.filename or 'the warehouse'}: free some space and run again"
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if "Out of Memory" in text:
+        return (
+            "DuckDB ran out of memory under its cap (CAPWATCH_DUCKDB_MEMORY_LIMIT): raise the cap or unset it "
+            f"({text[:120]})"
+        )
     if "Corrupt database file" in text or "checksum" in text:
         return f"the warehouse is damaged ({text[:160]}): run `capwatch check`, then restore it from a backup"
     if "No space left on device" in text:
@@ -180,7 +187,25 @@ def _run_flow(name: str, **kwargs):
     from capwatch.orphans import start_watchdog
 
     start_watchdog()
-    return _flow(name)(**kwargs)
+    flow = _flow(name)  # imports Prefect, which sets up its logging
+    if not click.get_current_context().meta.get("capwatch.verbose"):
+        _quiet_prefect_console()
+    return flow(**kwargs)
+
+
+def _quiet_prefect_console() -> None:
+    """Prefect's console lines (temporary server, task states, tracebacks) only with --verbose:
+    the command prints its own summary and one line per failure. Logs still reach a Prefect API."""
+    import logging
+
+    loggers = [
+        logging.getLogger(),
+        *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict)),
+    ]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if "Console" in type(handler).__name__:
+                handler.setLevel(logging.CRITICAL + 1)
 
 
 class _Cli(click.Group):
@@ -200,8 +225,9 @@ class _Cli(click.Group):
 
 @click.group(cls=_Cli)
 @click.option("--debug", is_flag=True, help="Show the full traceback of a failure.")
+@click.option("--verbose", is_flag=True, help="Show Prefect's own log lines while a flow runs.")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """capwatch: market-cap history and largest one-day losses, in a DuckDB file.
 
     Exit codes: 0 ok; 1 completed, but some tickers failed or rows were held; 2 usage; 3
@@ -210,6 +236,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     Example: capwatch backfill --source csv:../shared/marketdata --start 2010-01-01 --end 2026-05-29
     """
     ctx.meta["capwatch.debug"] = debug
+    ctx.meta["capwatch.verbose"] = verbose
     # Files capwatch creates (the warehouse, its WAL) are the user's alone.
     os.umask(0o077)
     # Prefect's local server: no telemetry (offline it only logs errors, and it can lock SQLite at start).

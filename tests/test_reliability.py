@@ -317,3 +317,54 @@ def test_a_truncated_file_and_a_full_disk_are_one_line(tmp_path):
     assert one_line(OSError(errno.ENOSPC, "No space left on device", str(db))) == (
         f"disk full writing {db}: free some space and run again"
     )
+
+
+def test_quarantined_days_and_failed_share_fetches_stay_pending(
+    db_path, shared_frames, offline_yahoo
+):
+    from capwatch.settings import Settings
+    from flows.pipeline import validate_and_load
+
+    src, _ = offline_yahoo(shared_frames, faults={"AAPL": "no_shares", "NVDA": "nan_rows"})
+    start, end = date(2025, 1, 2), date(2025, 1, 31)
+    batch = src.fetch(["AAPL", "NVDA", "MSFT"], start, end)
+    validate_and_load.fn(
+        Settings(db_path=db_path),
+        batch,
+        source="yahoo-replay",
+        run_id="r",
+        flow_name="test",
+        tickers=["AAPL", "NVDA", "MSFT"],
+        start=start,
+        end=end,
+        today=date(2026, 1, 2),
+    )
+    con = duckdb.connect(str(db_path), read_only=True)
+    # Only MSFT is complete: AAPL has no share count, NVDA has quarantined days. Both stay pending.
+    assert con.execute("select ticker, start_date, end_date from load_intervals").fetchall() == [
+        ("MSFT", start, end)
+    ]
+    assert con.execute("select count(distinct ticker) from prices_daily").fetchone() == (3,)
+    con.close()
+
+
+def test_a_tiny_memory_cap_is_one_line(prefect_harness, shared_dir, tmp_path):
+    res = CliRunner().invoke(
+        main,
+        [
+            "backfill",
+            "--db",
+            str(tmp_path / "m.duckdb"),
+            "--source",
+            f"csv:{shared_dir}",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-12-31",
+            "--tickers",
+            "NVDA",
+        ],
+        env={"CAPWATCH_DUCKDB_MEMORY_LIMIT": "1KB"},
+    )
+    assert res.exit_code in (3, 4), res.output
+    assert len(res.output.strip().splitlines()) == 1 and res.output.startswith("capwatch: ")
