@@ -424,3 +424,58 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
         "test:TEST:" + date.today().isoformat(),
         "usd_loss:NVDA:2025-01-27",
     ]
+
+
+def test_a_slow_endpoint_never_holds_the_warehouse(deepseek_db, tmp_path):
+    """Issue 14: delivery happens with the warehouse closed, so a webhook that takes seconds to
+    answer keeps nobody out of the file."""
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from capwatch.settings import Settings
+    from capwatch.warehouse import connect
+    from flows.pipeline import alert
+
+    arrived, release = threading.Event(), threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.set()
+            release.wait(10)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    db = tmp_path / "w.duckdb"
+    shutil.copy(deepseek_db, db)
+    config = _config(tmp_path, [f"json://127.0.0.1:{server.server_port}/hook"])
+    done = {}
+
+    def run_task():
+        from prefect.logging import disable_run_logger
+
+        with disable_run_logger():
+            done["s"] = alert.fn(
+                Settings(db_path=db),
+                config,
+                "run",
+                since=date(2025, 1, 27),
+                notify_since=date(2025, 1, 27),
+            )
+
+    worker = threading.Thread(target=run_task)
+    worker.start()
+    assert arrived.wait(30)
+    con = connect(db, wait_seconds=1)  # while the endpoint is still answering: the file is free
+    con.execute("select count(*) from alert_events").fetchone()
+    con.close()
+    release.set()
+    worker.join(60)
+    server.shutdown()
+    assert done["s"].sent > 0 and done["s"].failed == 0
