@@ -68,7 +68,11 @@ def step_capwatch(data: Path, db: Path, last_day: bool | None) -> dict:
     nyse()  # the flows consult the calendar (holiday check) before any gate runs
     gx_import = time.perf_counter() - t
     batch = _frames(data, last_day)
-    con = connect(db)
+    from capwatch.settings import Settings
+
+    con = connect(
+        db, memory_limit=Settings.from_env().duckdb_memory_limit
+    )  # the capped run sets it
     t0 = time.perf_counter()
     clean, quarantine, results = gate_raw(batch, TODAY)
     t1 = time.perf_counter()

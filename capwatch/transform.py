@@ -146,6 +146,9 @@ def run_models(
     incremental = since is not None and all(m.name in existing for m in models if m.incremental)
     suffix = "" if incremental else "__staged"
     runs = []
+    # Model tables carry no meaning in their row order: letting DuckDB write them in any order
+    # lowers the memory a full build of millions of rows needs.
+    con.execute("set preserve_insertion_order = false")
     in_transaction = incremental
     if incremental:
         con.execute("begin transaction")

@@ -1,5 +1,6 @@
 -- view
-/* One-day company market-cap losses, ranked in dollars and in percent, across the universe and per company.
+/* One-day company market-move losses (company_daily_moves.change_usd: never a count change, never a
+   held day), ranked in dollars and in percent, across the universe and per company.
    grain: one row per (company, date) with change_usd < 0. rank 1 = the largest loss.
    ticker is the company's main listing; close / prev_close are that listing's. */
 with losses as (
