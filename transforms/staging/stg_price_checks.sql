@@ -12,7 +12,16 @@
      the source's history before it was not adjusted for the split;
    - level shift: a jump by a power of ten (within 5 %) that does not come back, on no split's
      ex-date: a unit or basis change. (A real crash that stays down, say -89 %, is none of these.) */
-with prices as not materialized (
+with big_moves as (
+    -- the only days worth a look: the price moved 1.8x or more either way (a handful in millions)
+    select ticker, date
+    from stg_prices
+    where date >= __since__ and prev_close_on_basis > 0 and close > 0
+      and abs(ln(close / prev_close_on_basis)) > ln(1.8)
+),
+
+prices as (
+    -- the prices of the tickers that had such a day
     select
         ticker,
         date,
@@ -21,6 +30,7 @@ with prices as not materialized (
         close * price_split_factor as level  -- the price in pre-split shares
     from stg_prices
     where date >= __since__ and prev_close_on_basis > 0 and close > 0
+      and ticker in (select distinct ticker from big_moves)
 ),
 
 factors as (

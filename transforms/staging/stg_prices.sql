@@ -24,9 +24,7 @@ final as (
         date,
         close,
         price_split_factor,
-        lag(date) over by_ticker as prev_date,
-        lag(close) over by_ticker as prev_close,
-        lag(close) over by_ticker * lag(price_split_factor) over by_ticker / price_split_factor as prev_close_on_basis
+        lag(close * price_split_factor) over by_ticker / price_split_factor as prev_close_on_basis
     from with_basis
     window by_ticker as (partition by ticker order by date)
 )
