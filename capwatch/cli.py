@@ -522,6 +522,7 @@ def alerts_test() -> None:
     Example: CAPWATCH_ALERT_URLS=json://127.0.0.1:8080/hook capwatch alerts test
     """
     from capwatch.alerts import AlertConfigError, Event, load_config, send
+    from capwatch.alerts.config import scrub
 
     try:
         config = load_config(_settings())
@@ -546,10 +547,10 @@ def alerts_test() -> None:
     for ch in config.channels:
         try:
             send(ch, ev, config.timeout_seconds)
-            click.echo(f"ok      {ch.redacted}")
+            click.echo(f"ok      {ch.label}")
         except Exception as exc:  # noqa: BLE001 - reported per channel
             bad += 1
-            click.echo(f"FAILED  {ch.redacted}: {type(exc).__name__}: {exc}")
+            click.echo(f"FAILED  {ch.label}: {scrub(f'{type(exc).__name__}: {exc}', ch)}")
     sys.exit(1 if bad else 0)
 
 

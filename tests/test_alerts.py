@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -403,7 +404,9 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
     res = runner.invoke(main, ["alerts", "list", "--db", path, "--limit", "3"])
     assert res.exit_code == 0 and "recorded only (backfill)" in res.output
     res = runner.invoke(main, ["alerts", "test"])
-    assert res.exit_code == 0 and f"ok      json://127.0.0.1:{endpoint.port}/hook" in res.output
+    assert res.exit_code == 0 and re.search(
+        rf"ok      json-[0-9a-f]{{8}} \(json://127\.0\.0\.1:{endpoint.port}\)", res.output
+    )
     res = runner.invoke(
         main,
         [
@@ -479,3 +482,116 @@ def test_a_slow_endpoint_never_holds_the_warehouse(deepseek_db, tmp_path):
     worker.join(60)
     server.shutdown()
     assert done["s"].sent > 0 and done["s"].failed == 0
+
+
+# ----------------------------------------------------------------- issue 15: named channels, secrets
+
+
+def _named_config(tmp_path, channels: dict[str, dict], attempts=2):
+    lines = [
+        '[rules.pct_drop]\nkind = "pct_drop"\nthreshold = -10.0',
+        '[rules.usd_loss]\nkind = "usd_loss"\nthreshold = -100e9',
+        f"[delivery]\nattempts = {attempts}\nbackoff_seconds = 0.01\ntimeout_seconds = 5",
+    ]
+    for name, spec in channels.items():
+        lines.append(
+            f"[channels.{name}]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in spec.items())
+        )
+    path = tmp_path / "alerts.toml"
+    path.write_text("\n\n".join(lines) + "\n")
+    return load_config(path=path)
+
+
+def test_two_channels_of_one_kind_are_each_served(con, tmp_path, smtp_server):
+    """Two mailto recipients on one SMTP host, two Slack-compatible hooks on one host: every channel
+    gets every event once (deliveries are keyed on the channel's name, not its redacted URL)."""
+    hook = Endpoint()
+    try:
+        config = _named_config(
+            tmp_path,
+            {
+                "oncall_mail": {
+                    "url": f"mailto://127.0.0.1:{smtp_server.port}?to=oncall@example.com"
+                },
+                "desk_mail": {"url": f"mailto://127.0.0.1:{smtp_server.port}?to=desk@example.com"},
+                "ops_slack": {
+                    "url": f"slack+http://127.0.0.1:{hook.port}/services/T1/B1/opsSECRET"
+                },
+                "risk_slack": {
+                    "url": f"slack+http://127.0.0.1:{hook.port}/services/T2/B2/riskSECRET",
+                    "rules": ["usd_loss"],
+                },
+            },
+        )
+        evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
+        events = con.execute("select rule, company from alert_events where notify").fetchall()
+        usd = [e for e in events if e[0] == "usd_loss"]
+        report = deliver(con, config, "r1")
+        assert (report.sent, report.failed) == (3 * len(events) + len(usd), 0)
+        rcpts = sorted(r[0] for r, _ in smtp_server.messages)
+        assert rcpts == sorted(
+            ["desk@example.com"] * len(events) + ["oncall@example.com"] * len(events)
+        )
+        paths = sorted(r["path"] for r in hook.received)
+        assert paths == sorted(
+            ["/services/T1/B1/opsSECRET"] * len(events) + ["/services/T2/B2/riskSECRET"] * len(usd)
+        )
+        by_channel = dict(
+            con.execute(
+                "select channel, count(*) from alert_deliveries where status = 'sent' "
+                "group by channel"
+            ).fetchall()
+        )
+        assert by_channel == {
+            "oncall_mail": len(events),
+            "desk_mail": len(events),
+            "ops_slack": len(events),
+            "risk_slack": len(usd),
+        }
+        assert deliver(con, config, "r2").sent == 0  # again: nothing new anywhere
+    finally:
+        hook.close()
+
+
+def test_a_secret_in_channel_urls_is_never_stored_or_printed(
+    con, tmp_path, endpoint, monkeypatch, caplog
+):
+    import logging
+    import socket
+
+    secret = "tok-9f8e7d6c5b4a"
+    monkeypatch.setenv("HOOK_TOKEN", secret)
+    with (
+        socket.socket() as probe
+    ):  # a port nobody listens on: the send fails with the URL in the error
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    config = _named_config(
+        tmp_path,
+        {
+            "good": {"url": f"json://127.0.0.1:{endpoint.port}/hook/${{HOOK_TOKEN}}"},
+            "down": {"url": f"json://127.0.0.1:{dead}/hook/${{HOOK_TOKEN}}"},
+            "slack_down": {"url": f"slack+http://127.0.0.1:{dead}/services/T/B/{secret}"},
+            "mail_down": {"url": f"mailto://user:{secret}@127.0.0.1:{dead}?to=a@example.com"},
+        },
+    )
+    assert all(secret not in ch.redacted and secret not in ch.label for ch in config.channels)
+    caplog.set_level(logging.DEBUG)
+    evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
+    report = deliver(con, config, "r1", sleep=lambda s: None)
+    assert report.sent > 0 and report.failed > 0
+    assert endpoint.received[0]["path"] == f"/hook/{secret}"  # the endpoint did get the real URL
+    errors = [
+        e
+        for (e,) in con.execute(
+            "select error from alert_deliveries where error is not null"
+        ).fetchall()
+    ]
+    assert errors and all("***" in e or "Connection refused" in e for e in errors)
+    assert not any(secret in e for e in errors + report.errors)
+    assert secret not in caplog.text
+    con.execute("checkpoint")
+    path = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()[0]
+    assert secret.encode() not in open(path, "rb").read()

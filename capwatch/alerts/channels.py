@@ -7,6 +7,7 @@ other apprise URL goes through apprise.
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -17,6 +18,9 @@ import requests
 from capwatch.alerts.config import AlertConfigError, Channel, expand
 from capwatch.alerts.rules import Event
 from capwatch.report import fmt_usd
+
+# urllib3 logs every request line with its path at DEBUG: a webhook's path is often its secret.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 
 
 def _payload(ev: Event) -> dict:
@@ -121,6 +125,6 @@ def send(channel: Channel, ev: Event, timeout: float = 10.0) -> None:
 
         ap = apprise.Apprise()
         if not ap.add(url):
-            raise AlertConfigError(f"alert channel {channel.redacted}: apprise cannot use it")
+            raise AlertConfigError(f"alert channel {channel.label}: apprise cannot use it")
         if not ap.notify(title=f"capwatch: {ev.ticker} {ev.change_pct:+.2f}%", body=ev.message):
             raise RuntimeError("apprise reported the notification as not delivered")

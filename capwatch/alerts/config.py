@@ -8,6 +8,7 @@ the moment of sending (``expand``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -34,9 +35,21 @@ class Rule:
     min_history: int = 250
 
 
+# Schemes whose netloc is a real host (for the others, e.g. slack://TokenA/..., it is a secret).
+_HOSTED = ("json", "jsons", "slack+http", "slack+https", "mailto", "mailtos")
+
+
 @dataclass(frozen=True)
 class Channel:
     url: str  # as configured, placeholders unexpanded
+    name: str = ""  # deliveries are keyed on it; derived from the URL when not given
+    rules: frozenset[str] | None = None  # only these rules (None: all)
+    companies: frozenset[str] | None = None  # only these companies (None: all)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            digest = hashlib.sha256(self.url.encode()).hexdigest()[:8]
+            object.__setattr__(self, "name", f"{self.scheme}-{digest}")
 
     @property
     def scheme(self) -> str:
@@ -44,7 +57,31 @@ class Channel:
 
     @property
     def redacted(self) -> str:
-        """The URL without credentials, tokens or query: safe for logs and the deliveries table."""
+        """Scheme and host only (never a path, user, token or query): safe for logs and tables."""
+        if self.scheme not in _HOSTED:
+            return f"{self.scheme}://"
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:  # a malformed port: left out
+            port = ""
+        return f"{self.scheme}://{host}{port}"
+
+    @property
+    def label(self) -> str:
+        """How logs and commands name the channel: ``ops_slack (slack+https://hooks.example.com)``."""
+        return f"{self.name} ({self.redacted})"
+
+    def wants(self, rule: str, company: str) -> bool:
+        return (self.rules is None or rule in self.rules) and (
+            self.companies is None or company in self.companies
+        )
+
+    @property
+    def legacy_key(self) -> str:
+        """What deliveries of capwatch before named channels recorded as the channel (kept so an
+        upgrade does not send every past event again)."""
         parts = urlsplit(self.url)
         host = parts.hostname or ""
         try:
@@ -54,7 +91,7 @@ class Channel:
         if self.scheme == "slack":
             return "slack://***"
         path = parts.path if self.scheme in ("json", "jsons", "slack+http", "slack+https") else ""
-        return f"{self.scheme}://{host}{port}{path}"
+        return f"{self.scheme}://{parts.hostname or ''}{port}{path}"
 
 
 @dataclass
@@ -114,12 +151,7 @@ def load_config(settings: Settings | None = None, path: str | Path | None = None
             ):
                 raise AlertConfigError(f"alert override for {company}: no rule named {rule_name!r}")
             overrides.setdefault(company, {})[rule_name] = float(value)
-    urls = (
-        list(settings.alert_urls)
-        if settings.alert_urls
-        else list((raw.get("channels") or {}).get("urls", []))
-    )
-    channels = [Channel(u) for u in urls]
+    channels = _channels(raw.get("channels") or {}, settings.alert_urls, {r.name for r in rules})
     for ch in channels:
         validate_channel(ch)
     delivery = raw.get("delivery") or {}
@@ -134,6 +166,70 @@ def load_config(settings: Settings | None = None, path: str | Path | None = None
     )
 
 
+def _channels(
+    section: dict, env_urls: tuple[str, ...] | None, rule_names: set[str]
+) -> list[Channel]:
+    """Named entries ``[channels.NAME] url = ..., rules = [...], companies = [...]``, and the older
+    ``[channels] urls = [...]`` list; ``CAPWATCH_ALERT_URLS`` replaces both (names derived)."""
+    if env_urls:
+        return [Channel(u) for u in env_urls]
+    channels = [Channel(u) for u in section.get("urls", [])]
+    for name, spec in section.items():
+        if name == "urls":
+            continue
+        if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
+            raise AlertConfigError(
+                f'alert channel {name!r}: expected [channels.{name}] with url = "..."'
+            )
+        rules = frozenset(spec["rules"]) if "rules" in spec else None
+        if rules is not None and (unknown := rules - rule_names):
+            raise AlertConfigError(
+                f"alert channel {name!r}: no rule named {', '.join(sorted(unknown))}"
+            )
+        companies = frozenset(spec["companies"]) if "companies" in spec else None
+        channels.append(Channel(spec["url"], name, rules, companies))
+    names = [c.name for c in channels]
+    if len(set(names)) != len(names):
+        raise AlertConfigError("alert channels: two channels have the same URL or name")
+    return channels
+
+
+def secrets_in(channel: Channel) -> list[str]:
+    """Every string of a channel's expanded URL that must never be stored or printed: the URL
+    itself, its user, password, path segments and query values, and each placeholder's value."""
+    values = []
+    for m in _PLACEHOLDER.finditer(channel.url):
+        try:
+            values.append(expand(m.group(0)))
+        except Exception:  # noqa: BLE001 - an unset placeholder has no value to hide
+            pass
+    try:
+        url = expand(channel.url)
+    except Exception:  # noqa: BLE001
+        url = channel.url
+    parts = urlsplit(url)
+    values += [
+        url,
+        url.split("://", 1)[-1],
+        parts.username or "",
+        parts.password or "",
+        parts.path,
+        parts.query,
+    ]
+    values += [seg for seg in parts.path.split("/") if len(seg) >= 4]
+    values += [v for vs in parse_qs(parts.query).values() for v in vs if len(v) >= 4]
+    if channel.scheme not in _HOSTED:
+        values.append(parts.netloc)
+    return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+
+def scrub(text: str, channel: Channel) -> str:
+    """``text`` with every secret of the channel replaced by ***."""
+    for secret in secrets_in(channel):
+        text = text.replace(secret, "***")
+    return text
+
+
 def validate_channel(ch: Channel) -> None:
     """A malformed channel URL is a configuration error at start-up, not a failed send at night."""
     if "://" not in ch.url:
@@ -141,18 +237,18 @@ def validate_channel(ch: Channel) -> None:
     parts = urlsplit(ch.url)
     if ch.scheme in ("json", "jsons", "slack+http", "slack+https", "mailto", "mailtos"):
         if not parts.hostname:
-            raise AlertConfigError(f"alert channel {ch.redacted}: no host")
+            raise AlertConfigError(f"alert channel {ch.label}: no host")
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
-            raise AlertConfigError(f"alert channel {ch.redacted}: {exc}") from exc
+            raise AlertConfigError(f"alert channel {ch.label}: {exc}") from exc
         if (
             ch.scheme.startswith("mailto")
             and not parse_qs(parts.query).get("to")
             and "@" not in (parts.username or "")
         ):
             raise AlertConfigError(
-                f"alert channel {ch.redacted}: no recipient (add ?to=name@example.com)"
+                f"alert channel {ch.label}: no recipient (add ?to=name@example.com)"
             )
         return
     if ch.scheme == "slack":
@@ -165,7 +261,7 @@ def validate_channel(ch: Channel) -> None:
 
     if apprise.Apprise.instantiate(expand(ch.url, resolve_secrets=False)) is None:
         raise AlertConfigError(
-            f"alert channel {ch.redacted}: not a URL capwatch or apprise can send to"
+            f"alert channel {ch.label}: not a URL capwatch or apprise can send to"
         )
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from capwatch.alerts.channels import send
-from capwatch.alerts.config import AlertConfig, Channel
+from capwatch.alerts.config import AlertConfig, Channel, scrub
 from capwatch.alerts.rules import EVENT_COLUMNS, Event
 
 log = logging.getLogger("capwatch.alerts")
@@ -29,12 +29,12 @@ def pending(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Event]:
         where e.notify and not exists (
             select 1 from alert_deliveries d
             where d.rule = e.rule and d.company = e.company and d.date = e.date
-              and d.channel = ? and d.status = 'sent')
+              and d.channel in (?, ?) and d.status = 'sent')
         order by e.date, e.change_usd
     """,
-        [channel.redacted],
+        [channel.name, channel.legacy_key],
     ).fetchall()
-    return [Event(*r) for r in rows]
+    return [ev for ev in (Event(*r) for r in rows) if channel.wants(ev.rule, ev.company)]
 
 
 @dataclass
@@ -68,13 +68,14 @@ def send_planned(
             try:
                 send(channel, ev, config.timeout_seconds)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-                error = f"{type(exc).__name__}: {exc}"[:500]
+                # The error text can hold the expanded URL (a token, a password): never kept as is.
+                error = scrub(f"{type(exc).__name__}: {exc}", channel)[:500]
             attempts.append(
                 [
                     ev.rule,
                     ev.company,
                     ev.date,
-                    channel.redacted,
+                    channel.name,
                     attempt,
                     datetime.now(UTC),
                     "sent" if error is None else "failed",
@@ -84,12 +85,12 @@ def send_planned(
             )
             if error is None:
                 report.sent += 1
-                log.info("alert %s sent to %s", ev.key, channel.redacted)
+                log.info("alert %s sent to %s", ev.key, channel.label)
                 break
             log.warning(
                 "alert %s to %s failed (attempt %d/%d): %s",
                 ev.key,
-                channel.redacted,
+                channel.label,
                 attempt,
                 config.attempts,
                 error,
@@ -99,7 +100,7 @@ def send_planned(
                 delay *= 2
         else:
             report.failed += 1
-            report.errors.append(f"{ev.key} -> {channel.redacted}: {error}")
+            report.errors.append(f"{ev.key} -> {channel.label}: {error}")
     return attempts, report
 
 
