@@ -83,7 +83,6 @@ class Channel:
         """What deliveries of capwatch before named channels recorded as the channel (kept so an
         upgrade does not send every past event again)."""
         parts = urlsplit(self.url)
-        host = parts.hostname or ""
         try:
             port = f":{parts.port}" if parts.port else ""
         except ValueError:  # a malformed port: shown as written
