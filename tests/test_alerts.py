@@ -194,16 +194,23 @@ def test_webhook_slack_and_email_each_receive_every_event_once(
             ],
         )
         evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
-        n_events = con.execute("select count(*) from alert_events where notify").fetchone()[0]
+        # One message per company and day (issue 15), grouping every rule it passed.
+        n_events = con.execute(
+            "select count(distinct (company, date)) from alert_events where notify"
+        ).fetchone()[0]
         report = deliver(con, config, "r1")
         assert (report.sent, report.failed) == (3 * n_events, 0)
         assert (
             len(endpoint.received) == len(slack.received) == len(smtp_server.messages) == n_events
         )
-        hook = next(
-            r for r in endpoint.received if r["body"]["event_id"] == "usd_loss:NVDA:2025-01-27"
+        nvda_key = "NVDA:2025-01-27:pct_drop+top10_drop+usd_loss"
+        hook = next(r for r in endpoint.received if r["body"]["event_id"] == nvda_key)
+        assert hook["path"] == "/capwatch" and hook["key"] == nvda_key
+        assert hook["body"]["rules"] == ["pct_drop", "top10_drop", "usd_loss"]
+        assert hook["body"]["message"] == (
+            "NVDA -16.97% — market cap -$592.7B, largest one-day loss on record; "
+            "rules pct_drop, top10_drop, usd_loss"
         )
-        assert hook["path"] == "/capwatch" and hook["key"] == "usd_loss:NVDA:2025-01-27"
         assert (
             hook["body"]["change_pct"] == pytest.approx(-16.9682)
             and hook["body"]["rank_in_history"] == 1
@@ -231,16 +238,22 @@ def test_endpoint_down_then_up_receives_each_event_exactly_once(con, tmp_path):
         config = _config(tmp_path, [f"json://127.0.0.1:{down.port}/hook"], attempts=2)
         evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
         keys = sorted(
-            f"{r}:{c}:{d}"
-            for r, c, d in con.execute("select rule, company, date from alert_events").fetchall()
+            f"{c}:{d}:{rules}"
+            for c, d, rules in con.execute(
+                "select company, date, string_agg(rule, '+' order by rule) from alert_events "
+                "group by company, date"
+            ).fetchall()
         )
+        n_events = con.execute("select count(*) from alert_events").fetchone()[0]
         first = deliver(con, config, "r1")
         assert first.sent == 0 and first.failed == len(keys)
         assert down.received == []
         statuses = con.execute(
             "select status, count(*) from alert_deliveries group by status"
         ).fetchall()
-        assert statuses == [("failed", 2 * len(keys))]  # every attempt recorded, none marked sent
+        assert statuses == [
+            ("failed", 2 * n_events)
+        ]  # every attempt of every event recorded, none sent
         down.statuses = [500]  # one more failure, then it recovers
         second = deliver(con, config, "r2")
         assert second.sent == len(keys)
@@ -309,17 +322,13 @@ def test_daily_flow_twice_sends_once(prefect_harness, shared_dir, tmp_path, monk
     # The first run loads a year of history but pages only about the last week (NVDA also lost
     # $113B on 2025-01-24); the year before is recorded, not sent.
     assert got == [
-        "pct_drop:AVGO:2025-01-27",
-        "pct_drop:NVDA:2025-01-27",
-        "top10_drop:AVGO:2025-01-27",
-        "top10_drop:NVDA:2025-01-27",
-        "usd_loss:AVGO:2025-01-27",
-        "usd_loss:NVDA:2025-01-24",
-        "usd_loss:NVDA:2025-01-27",
+        "AVGO:2025-01-27:pct_drop+top10_drop+usd_loss",
+        "NVDA:2025-01-24:usd_loss",
+        "NVDA:2025-01-27:pct_drop+top10_drop+usd_loss",
     ]
-    assert first.alerts.sent == 7 and first.alerts.new_events > 7
+    assert first.alerts.sent == 3 and first.alerts.new_events > 7
     again = daily(tickers=["NVDA", "AVGO"], db=db, history_years=1, today=date(2025, 1, 28))
-    assert again.alerts.sent == 0 and again.alerts.new_events == 0 and len(endpoint.received) == 7
+    assert again.alerts.sent == 0 and again.alerts.new_events == 0 and len(endpoint.received) == 3
 
 
 def _self_signed(tmp_path):
@@ -425,7 +434,7 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
     assert res.exit_code == 0, res.output
     assert [r["body"]["event_id"] for r in endpoint.received] == [
         "test:TEST:" + date.today().isoformat(),
-        "usd_loss:NVDA:2025-01-27",
+        "NVDA:2025-01-27:usd_loss",
     ]
 
 
@@ -524,8 +533,12 @@ def test_two_channels_of_one_kind_are_each_served(con, tmp_path, smtp_server):
             },
         )
         evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
-        events = con.execute("select rule, company from alert_events where notify").fetchall()
-        usd = [e for e in events if e[0] == "usd_loss"]
+        events = con.execute(
+            "select distinct company, date from alert_events where notify"
+        ).fetchall()
+        usd = con.execute(
+            "select distinct company, date from alert_events where notify and rule = 'usd_loss'"
+        ).fetchall()
         report = deliver(con, config, "r1")
         assert (report.sent, report.failed) == (3 * len(events) + len(usd), 0)
         rcpts = sorted(r[0] for r, _ in smtp_server.messages)
@@ -536,6 +549,8 @@ def test_two_channels_of_one_kind_are_each_served(con, tmp_path, smtp_server):
         assert paths == sorted(
             ["/services/T1/B1/opsSECRET"] * len(events) + ["/services/T2/B2/riskSECRET"] * len(usd)
         )
+        # deliveries are recorded per event (a notice covers all of a company-day's events)
+        (n_rows,) = con.execute("select count(*) from alert_events where notify").fetchone()
         by_channel = dict(
             con.execute(
                 "select channel, count(*) from alert_deliveries where status = 'sent' "
@@ -543,9 +558,9 @@ def test_two_channels_of_one_kind_are_each_served(con, tmp_path, smtp_server):
             ).fetchall()
         )
         assert by_channel == {
-            "oncall_mail": len(events),
-            "desk_mail": len(events),
-            "ops_slack": len(events),
+            "oncall_mail": n_rows,
+            "desk_mail": n_rows,
+            "ops_slack": n_rows,
             "risk_slack": len(usd),
         }
         assert deliver(con, config, "r2").sent == 0  # again: nothing new anywhere
@@ -595,3 +610,22 @@ def test_a_secret_in_channel_urls_is_never_stored_or_printed(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchone()[0]
     assert secret.encode() not in open(path, "rb").read()
+
+
+def test_a_rule_that_fires_later_sends_one_follow_up_never_a_repeat(con, tmp_path, endpoint):
+    config = _config(tmp_path, [f"json://127.0.0.1:{endpoint.port}/hook"])
+    evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
+    first = deliver(con, config, "r1").sent
+    # Late data: the same company-day passes another rule on a later run.
+    con.execute(
+        "insert into alert_events select 'record_loss', company, date, ticker, change_pct, change_usd, "
+        "market_cap, rank_in_history, message, true, now(), 'r2' from alert_events "
+        "where rule = 'usd_loss' and company = 'NVDA' and date = ?",
+        [DEEPSEEK],
+    )
+    assert deliver(con, config, "r2").sent == 1 and len(endpoint.received) == first + 1
+    follow = endpoint.received[-1]["body"]
+    assert follow["event_id"] == "NVDA:2025-01-27:record_loss" and follow["follow_up"] is True
+    assert follow["message"].startswith("follow-up for 2025-01-27: NVDA -16.97%")
+    assert follow["message"].endswith("; now also rule record_loss")
+    assert deliver(con, config, "r3").sent == 0

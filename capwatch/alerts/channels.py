@@ -35,6 +35,9 @@ def _payload(ev: Event) -> dict:
         "market_cap": ev.market_cap,
         "rank_in_history": ev.rank_in_history,
         "message": ev.message,
+        # a notice groups every rule the company passed that day (a single event: its own rule)
+        "rules": list(getattr(ev, "rules", [ev.rule])),
+        "follow_up": bool(getattr(ev, "follow_up", False)),
     }
 
 

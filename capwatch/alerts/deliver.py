@@ -44,22 +44,69 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Notice:
+    """One message to one channel: every rule a company passed on a day that this channel has not
+    been told about yet. The move's figures are the company-day's (the same for every rule); a
+    notice for a company-day the channel already heard about is a follow-up naming the new rules."""
+
+    events: list[Event]
+    follow_up: bool = False
+
+    def __getattr__(
+        self, name: str
+    ):  # company, date, ticker, change_pct, ...: the events share them
+        if name.startswith("__") or name == "events":
+            raise AttributeError(name)
+        return getattr(self.events[0], name)
+
+    @property
+    def rules(self) -> list[str]:
+        return sorted(e.rule for e in self.events)
+
+    @property
+    def rule(self) -> str:
+        return "+".join(self.rules)
+
+    @property
+    def key(self) -> str:
+        """Idempotency key: the same notice always has the same key (a retry is recognisable)."""
+        return f"{self.company}:{self.date.isoformat()}:{self.rule}"
+
+    @property
+    def message(self) -> str:
+        rules = f"rule{'s' if len(self.rules) > 1 else ''} " + ", ".join(self.rules)
+        if self.follow_up:
+            return f"follow-up for {self.date}: {self.events[0].message}; now also {rules}"
+        return f"{self.events[0].message}; {rules}"
+
+
 def plan_deliveries(
     con: duckdb.DuckDBPyConnection, config: AlertConfig, only: Event | None = None
-) -> list[tuple[Channel, Event]]:
-    """Every (channel, event) still to send: read from the warehouse before any network call."""
-    return [
-        (channel, ev)
-        for channel in config.channels
-        for ev in ([only] if only else pending(con, channel))
-    ]
+) -> list[tuple[Channel, Notice]]:
+    """Every (channel, notice) still to send, one notice per company-day and channel: read from
+    the warehouse before any network call."""
+    planned = []
+    for channel in config.channels:
+        groups: dict[tuple, list[Event]] = {}
+        for ev in [only] if only else pending(con, channel):
+            groups.setdefault((ev.company, ev.date), []).append(ev)
+        for (company, day), evs in groups.items():
+            (told,) = con.execute(
+                "select count(*) > 0 from alert_deliveries where company = ? and date = ? "
+                "and channel in (?, ?) and status = 'sent'",
+                [company, day, channel.name, channel.legacy_key],
+            ).fetchone()
+            planned.append((channel, Notice(evs, follow_up=bool(told) and only is None)))
+    return planned
 
 
 def send_planned(
-    config: AlertConfig, planned: list[tuple[Channel, Event]], run_id: str, sleep=time.sleep
+    config: AlertConfig, planned: list[tuple[Channel, Notice]], run_id: str, sleep=time.sleep
 ) -> tuple[list[list], DeliveryReport]:
-    """Send each planned delivery, retrying with backoff; touches no warehouse (so a slow endpoint
-    never keeps anyone out of it). Returns the attempts as ``alert_deliveries`` rows, and a report."""
+    """Send each planned notice, retrying with backoff; touches no warehouse (so a slow endpoint
+    never keeps anyone out of it). Returns the attempts as ``alert_deliveries`` rows (one per event
+    of the notice), and a report (counted in notices)."""
     report, attempts = DeliveryReport(), []
     for channel, ev in planned:
         delay = config.backoff_seconds
@@ -70,19 +117,21 @@ def send_planned(
             except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
                 # The error text can hold the expanded URL (a token, a password): never kept as is.
                 error = scrub(f"{type(exc).__name__}: {exc}", channel)[:500]
-            attempts.append(
+            now = datetime.now(UTC)
+            attempts += [
                 [
-                    ev.rule,
-                    ev.company,
-                    ev.date,
+                    e.rule,
+                    e.company,
+                    e.date,
                     channel.name,
                     attempt,
-                    datetime.now(UTC),
+                    now,
                     "sent" if error is None else "failed",
                     error,
                     run_id,
                 ]
-            )
+                for e in ev.events
+            ]
             if error is None:
                 report.sent += 1
                 log.info("alert %s sent to %s", ev.key, channel.label)
