@@ -629,3 +629,37 @@ def test_a_rule_that_fires_later_sends_one_follow_up_never_a_repeat(con, tmp_pat
     assert follow["message"].startswith("follow-up for 2025-01-27: NVDA -16.97%")
     assert follow["message"].endswith("; now also rule record_loss")
     assert deliver(con, config, "r3").sent == 0
+
+
+def test_top_n_ranks_against_the_whole_universe_not_the_days_movers(db):
+    """Issue 15: a big company missing from a day's data (a failed fetch) does not make a smaller
+    one "top 1"."""
+    from capwatch.resources import transforms_dir
+    from capwatch.transform import run_models
+    from tests.conftest import insert_prices, insert_shares
+
+    d0, d1 = date(2025, 1, 24), date(2025, 1, 27)
+    # BIG (cap 1e12) has no price on d1 (its fetch failed); SMALL (cap 1e9) falls 8 %.
+    insert_prices(db, [("BIG", d0, 100.0), ("SMALL", d0, 10.0), ("SMALL", d1, 9.2)])
+    insert_shares(
+        db,
+        [
+            ("BIG", "all", date(2024, 12, 1), 10_000_000_000, date(2024, 12, 2)),
+            ("SMALL", "all", date(2024, 12, 1), 100_000_000, date(2024, 12, 2)),
+        ],
+    )
+    run_models(db)
+    db.execute(
+        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
+        "min_history integer, company varchar)"
+    )
+    db.execute("insert into alert_rules values ('top1_drop', 'top_n_pct_drop', -7.0, 1, 250, null)")
+    rows = db.execute(
+        (transforms_dir() / "alerts" / "candidates.sql").read_text(), {"since": d0}
+    ).fetchall()
+    assert rows == []  # SMALL was #2 of the universe on d0: no top-1 event
+    db.execute("update alert_rules set top_n = 2")
+    rows = db.execute(
+        (transforms_dir() / "alerts" / "candidates.sql").read_text(), {"since": d0}
+    ).fetchall()
+    assert [(r[0], r[2], r[8]) for r in rows] == [("top1_drop", "SMALL", 2)]

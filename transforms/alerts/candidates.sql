@@ -1,17 +1,20 @@
 /* Alert candidates: company moves on or after $since that pass a rule.
    grain: one row per (rule, company, date). Input: the temp table alert_rules (rule, kind,
    threshold, top_n, min_history, company) -- company null for a rule's default, set for an
-   override. rank_in_history counts the company's larger dollar losses before that day, plus one. */
+   override. rank_in_history counts the company's larger dollar losses before that day, plus one.
+   size_rank (for top-N rules) ranks the company's cap of the previous trading day among every
+   company's cap that day in company_market_cap_daily: the whole universe as stored, never only
+   the companies that moved (or were fetched) on the day itself. */
 with moves as (
     select
         company,
         ticker,
         date,
+        prev_date,
         market_cap,
         prev_market_cap,
         change_usd,
         change_pct,
-        rank() over (partition by date order by prev_market_cap desc) as size_rank,
         min(change_usd) over (
             partition by company order by date rows between unbounded preceding and 1 preceding
         ) as prior_worst_usd,
@@ -19,8 +22,18 @@ with moves as (
     from company_daily_moves
 ),
 
+size_ranks as (
+    select company, date, rank() over (partition by date order by market_cap desc) as size_rank
+    from company_market_cap_daily
+    where market_cap is not null
+      and date >= (select coalesce(max(date), $since) from company_market_cap_daily where date < $since)
+),
+
 recent as (
-    select * from moves where date >= $since
+    select m.*, r.size_rank
+    from moves as m
+    left join size_ranks as r on r.company = m.company and r.date = m.prev_date
+    where m.date >= $since
 ),
 
 rules as (
