@@ -501,7 +501,7 @@ def alerts_list(db: str | None, limit: int) -> None:
             """
             select e.date, e.rule, e.company, e.notify, e.message,
                    count(*) filter (where d.status = 'sent') as sent,
-                   count(*) filter (where d.status = 'failed') as failed
+                   count(*) filter (where d.status in ('failed', 'uncertain')) as failed
             from alert_events e
             left join alert_deliveries d on d.rule = e.rule and d.company = e.company and d.date = e.date
             group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit ?

@@ -663,3 +663,38 @@ def test_top_n_ranks_against_the_whole_universe_not_the_days_movers(db):
         (transforms_dir() / "alerts" / "candidates.sql").read_text(), {"since": d0}
     ).fetchall()
     assert [(r[0], r[2], r[8]) for r in rows] == [("top1_drop", "SMALL", 2)]
+
+
+def test_a_timed_out_attempt_is_uncertain_and_retried_with_the_same_key(con, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class SlowOnce(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers["Idempotency-Key"])
+            if len(seen) == 1:
+                threading.Event().wait(2.5)  # longer than the channel's timeout
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = _config(tmp_path, [f"json://127.0.0.1:{server.server_port}/hook"])
+        config.timeout_seconds = 1.0
+        evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
+        report = deliver(con, config, "r1", sleep=lambda s: None)
+        assert report.failed == 0
+        statuses = con.execute(
+            "select status, attempt from alert_deliveries order by attempted_at"
+        ).fetchall()
+        assert statuses[0][0] == "uncertain" and statuses[0][1] == 1
+        assert seen[0] == seen[1]  # the retry carried the same Idempotency-Key
+    finally:
+        server.shutdown()

@@ -111,12 +111,15 @@ def send_planned(
     for channel, ev in planned:
         delay = config.backoff_seconds
         for attempt in range(1, config.attempts + 1):
-            error = None
+            error, status = None, "sent"
             try:
                 send(channel, ev, config.timeout_seconds)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
                 # The error text can hold the expanded URL (a token, a password): never kept as is.
                 error = scrub(f"{type(exc).__name__}: {exc}", channel)[:500]
+                # A timeout may have been delivered all the same: "uncertain", and every retry
+                # carries the same Idempotency-Key so the receiver can drop the copy.
+                status = "uncertain" if _timed_out(exc) else "failed"
             now = datetime.now(UTC)
             attempts += [
                 [
@@ -126,7 +129,7 @@ def send_planned(
                     channel.name,
                     attempt,
                     now,
-                    "sent" if error is None else "failed",
+                    status,
                     error,
                     run_id,
                 ]
@@ -151,6 +154,17 @@ def send_planned(
             report.failed += 1
             report.errors.append(f"{ev.key} -> {channel.label}: {error}")
     return attempts, report
+
+
+def _timed_out(exc: BaseException) -> bool:
+    import socket
+
+    import requests
+
+    return (
+        isinstance(exc, requests.Timeout | socket.timeout | TimeoutError)
+        or "timed out" in str(exc).lower()
+    )
 
 
 def record_attempts(con: duckdb.DuckDBPyConnection, attempts: list[list]) -> None:
