@@ -31,6 +31,7 @@ from prefect.context import get_run_context
 from capwatch import intervals
 from capwatch.alerts import AlertConfig, evaluate, load_config
 from capwatch.alerts.deliver import plan_deliveries, record_attempts, send_planned
+from capwatch.alerts.ops import mostly_empty, send_ops
 from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
@@ -41,6 +42,18 @@ from capwatch.validate import gate_raw
 from capwatch.warehouse import open_warehouse
 
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+def notify_operations(flow, flow_run, state) -> None:
+    """Prefect hook (on_failure, on_crashed): a run that failed or crashed reaches the alert channels."""
+    try:
+        settings = Settings.from_env()
+        config = load_config(settings)
+    except Exception:  # noqa: BLE001 - a broken configuration cannot page anyone
+        return
+    reason = " ".join(str(state.message or "").split())[:300]
+    message = f"capwatch {flow.name} run {flow_run.name} {state.name.lower()}: {reason}"
+    send_ops(config, f"ops:{flow_run.id}", message, ny_today())
 
 
 @task(name="extract", tags=["yahoo"], cache_policy=NO_CACHE)
@@ -220,7 +233,13 @@ def _chunks(tickers: list[str], size: int) -> list[list[str]]:
     return [tickers[i : i + size] for i in range(0, len(tickers), size)]
 
 
-@flow(name="capwatch-backfill", log_prints=True, timeout_seconds=12 * 3600)
+@flow(
+    name="capwatch-backfill",
+    log_prints=True,
+    timeout_seconds=12 * 3600,
+    on_failure=[notify_operations],
+    on_crashed=[notify_operations],
+)
 def backfill(
     start: date,
     end: date,
@@ -283,7 +302,13 @@ def backfill(
     return summary
 
 
-@flow(name="capwatch-daily", log_prints=True, timeout_seconds=2 * 3600)
+@flow(
+    name="capwatch-daily",
+    log_prints=True,
+    timeout_seconds=2 * 3600,
+    on_failure=[notify_operations],
+    on_crashed=[notify_operations],
+)
 def daily(
     tickers: list[str] | None = None,
     source: str | None = None,
@@ -336,6 +361,15 @@ def daily(
         for chunk in _chunks(ts, settings.chunk_size)
     ]
     _ingest("daily", settings, plan, summary, accept_corrections=accept_corrections)
+    failed = {p.ticker for p in summary.problems if p.dataset in ("prices", "symbol")}
+    if mostly_empty(good, failed):
+        examples = ", ".join(sorted(failed)[:8]) + (", ..." if len(failed) > 8 else "")
+        message = (
+            f"capwatch daily {today}: no prices from {settings.source} for {len(failed & set(good))} of "
+            f"{len(good)} tickers ({examples}): a data outage, not a quiet day"
+        )
+        logger.error("%s", message)
+        send_ops(alert_config, f"ops:empty:{today}", message, today)
     summary.models, summary.held = build_models(settings, summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)

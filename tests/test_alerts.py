@@ -698,3 +698,62 @@ def test_a_timed_out_attempt_is_uncertain_and_retried_with_the_same_key(con, tmp
         assert seen[0] == seen[1]  # the retry carried the same Idempotency-Key
     finally:
         server.shutdown()
+
+
+def test_a_failed_flow_run_and_an_empty_day_each_send_one_operations_message(
+    prefect_harness, shared_dir, tmp_path, monkeypatch, endpoint
+):
+    import dataclasses
+
+    from capwatch import transform
+    from flows.pipeline import backfill, daily
+
+    monkeypatch.setenv("CAPWATCH_ALERT_URLS", f"json://127.0.0.1:{endpoint.port}/ops")
+    # A day where the source has nothing for most of the universe: an outage, said as such.
+    summary = daily(
+        tickers=["NVDA", "NOPE1", "NOPE2", "NOPE3", "NOPE4"],
+        source=f"csv:{shared_dir}",
+        db=str(tmp_path / "d.duckdb"),
+        history_years=1,
+        today=date(2025, 1, 28),
+    )
+    assert len(summary.problems) == 4
+    ops = [r["body"] for r in endpoint.received if r["body"].get("kind") == "operations"]
+    assert [o["event_id"] for o in ops] == ["ops:empty:2025-01-28"]
+    assert (
+        ops[0]["message"].startswith("capwatch daily 2025-01-28: no prices from csv:")
+        and "4 of 5 tickers" in ops[0]["message"]
+    )
+    # A flow run that fails (a fault of the models) pages the same channels, once.
+    real = transform.load_models()
+    monkeypatch.setattr(
+        transform,
+        "load_models",
+        lambda directory=None: [
+            m
+            if m.name != "market_cap_daily"
+            else dataclasses.replace(
+                m,
+                sql=m.sql.replace(
+                    "select * from final", "select * from final union all select * from final"
+                ),
+            )
+            for m in real
+        ],
+    )
+    state = backfill(
+        start=date(2025, 1, 2),
+        end=date(2025, 1, 31),
+        tickers=["ORCL"],
+        source=f"csv:{shared_dir}",
+        db=str(tmp_path / "f.duckdb"),
+        return_state=True,
+    )
+    assert state.is_failed()
+    ops = [r["body"] for r in endpoint.received if r["body"].get("kind") == "operations"]
+    assert len(ops) == 2 and ops[1]["event_id"].startswith("ops:")
+    assert (
+        ops[1]["message"].startswith("capwatch capwatch-backfill run ")
+        and "failed" in ops[1]["message"]
+    )
+    assert "model gate failed" in ops[1]["message"]

@@ -24,6 +24,13 @@ logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 
 
 def _payload(ev: Event) -> dict:
+    if getattr(ev, "kind", "market") == "operations":
+        return {
+            "event_id": ev.key,
+            "kind": "operations",
+            "date": ev.date.isoformat(),
+            "message": ev.message,
+        }
     return {
         "event_id": ev.key,
         "rule": ev.rule,
@@ -42,6 +49,14 @@ def _payload(ev: Event) -> dict:
 
 
 def _slack_body(ev: Event) -> dict:
+    if getattr(ev, "kind", "market") == "operations":
+        return {
+            "text": ev.message,
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": "capwatch operations"}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": ev.message}},
+            ],
+        }
     fields = [
         {"type": "mrkdwn", "text": f"*Move*\n{ev.change_pct:+.2f}%"},
         {"type": "mrkdwn", "text": f"*Market cap change*\n{fmt_usd(ev.change_usd)}"},
@@ -129,5 +144,10 @@ def send(channel: Channel, ev: Event, timeout: float = 10.0) -> None:
         ap = apprise.Apprise()
         if not ap.add(url):
             raise AlertConfigError(f"alert channel {channel.label}: apprise cannot use it")
-        if not ap.notify(title=f"capwatch: {ev.ticker} {ev.change_pct:+.2f}%", body=ev.message):
+        title = (
+            "capwatch operations"
+            if getattr(ev, "kind", "market") == "operations"
+            else f"capwatch: {ev.ticker} {ev.change_pct:+.2f}%"
+        )
+        if not ap.notify(title=title, body=ev.message):
             raise RuntimeError("apprise reported the notification as not delivered")
