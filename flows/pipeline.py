@@ -387,3 +387,35 @@ def daily(
             description=f"capwatch daily run for {today}",
         )
     return summary
+
+
+@flow(name="capwatch-freshness", log_prints=True, timeout_seconds=15 * 60)
+def freshness(db: str | None = None, today: date | None = None) -> str | None:
+    """After the last daily run's deadline (21:00 New York on trading days): has today's data
+    landed? If not, every alert channel hears it -- on the day of a crash, silence must not look
+    like calm. Returns the operations message sent, or None when all is well."""
+    settings = Settings.from_env(db_path=db)
+    alert_config = load_config(settings)
+    logger = get_run_logger()
+    today = today or ny_today()
+    if not is_trading_day(today):
+        logger.info("%s is not an NYSE trading day: nothing is due", today)
+        return None
+    try:
+        with open_warehouse(settings, read_only=True) as con:
+            newest, last_daily = con.execute(
+                "select (select max(date) from prices_daily), "
+                "(select max(loaded_at) from load_runs where flow = 'daily')"
+            ).fetchone()
+    except Exception as exc:  # noqa: BLE001 - the warehouse being unreadable is the news
+        newest, last_daily = None, f"unknown (the warehouse cannot be read: {exc})"
+    if newest is not None and newest >= today:
+        logger.info("%s is loaded", today)
+        return None
+    message = (
+        f"capwatch {today}, after the 21:00 New York deadline: no daily run has loaded {today} "
+        f"(newest day stored: {newest}; last daily load: {last_daily})"
+    )
+    logger.error("%s", message)
+    send_ops(alert_config, f"ops:stale:{today}", message, today)
+    return message

@@ -757,3 +757,28 @@ def test_a_failed_flow_run_and_an_empty_day_each_send_one_operations_message(
         and "failed" in ops[1]["message"]
     )
     assert "model gate failed" in ops[1]["message"]
+
+
+def test_a_missed_deadline_sends_one_operations_message(
+    prefect_harness, shared_dir, tmp_path, monkeypatch, endpoint
+):
+    from flows.pipeline import daily, freshness
+
+    monkeypatch.setenv("CAPWATCH_ALERT_URLS", f"json://127.0.0.1:{endpoint.port}/ops")
+    db = str(tmp_path / "d.duckdb")
+    daily(
+        tickers=["NVDA"],
+        source=f"csv:{shared_dir}",
+        db=db,
+        history_years=1,
+        today=date(2025, 1, 28),
+    )
+    before = len(endpoint.received)
+    assert freshness(db=db, today=date(2025, 1, 28)) is None  # landed: nothing to say
+    assert freshness(db=db, today=date(2025, 2, 1)) is None  # a Saturday: nothing was due
+    message = freshness(db=db, today=date(2025, 1, 29))
+    assert message.startswith(
+        "capwatch 2025-01-29, after the 21:00 New York deadline: no daily run has loaded"
+    )
+    new = [r["body"] for r in endpoint.received[before:]]
+    assert [b["event_id"] for b in new] == ["ops:stale:2025-01-29"] and new[0]["message"] == message

@@ -98,7 +98,11 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
     _prefect(env, "work-pool", "create", "capwatch", "--type", "process")
     _prefect(env, "--no-prompt", "deploy", "--all")
     deps = httpx.post(env["PREFECT_API_URL"] + "/deployments/filter", json={}, timeout=10).json()
-    assert sorted(d["name"] for d in deps) == ["backfill", "daily"]
+    assert sorted(d["name"] for d in deps) == ["backfill", "daily", "freshness"]
+    fresh = next(d for d in deps if d["name"] == "freshness")
+    assert [s["schedule"]["rrule"].split("\n")[0] for s in fresh["schedules"]] == [
+        "DTSTART:20260101T210000"
+    ]
     daily = next(d for d in deps if d["name"] == "daily")
     assert [s["schedule"]["timezone"] for s in daily["schedules"]] == ["America/New_York"] * 2
     assert all("EXDATE:" in s["schedule"]["rrule"] for s in daily["schedules"])
@@ -129,7 +133,15 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
     )
 
     db = tmp_path / "deployed.duckdb"
-    worker_env = dict(env, CAPWATCH_DB=str(db), CAPWATCH_SOURCE=f"replay:csv:{shared_dir}")
+    from tests.test_alerts import Endpoint
+
+    ops = Endpoint()
+    worker_env = dict(
+        env,
+        CAPWATCH_DB=str(db),
+        CAPWATCH_SOURCE=f"replay:csv:{shared_dir}",
+        CAPWATCH_ALERT_URLS=f"json://127.0.0.1:{ops.port}/ops",
+    )
 
     def manual_runs():
         return [
@@ -146,6 +158,18 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
     assert sorted(r["state"]["type"] for r in manual) == ["COMPLETED", "COMPLETED"], json.dumps(
         [(r["name"], r["state"]) for r in manual], indent=1
     )[:3000]
+
+    # The deadline check, run by the worker from its deployment: 2025-01-29 never landed.
+    _prefect(
+        env, "deployment", "run", "capwatch-freshness/freshness", "--param", "today=2025-01-29"
+    )
+    _prefect(worker_env, "worker", "start", "--pool", "capwatch", "--run-once", timeout=600)
+    bodies = [r["body"] for r in ops.received if r["body"].get("kind") == "operations"]
+    ops.close()
+    assert [b["event_id"] for b in bodies] == ["ops:stale:2025-01-29"], bodies
+    assert (
+        "no daily run has loaded 2025-01-29 (newest day stored: 2025-01-28" in bodies[0]["message"]
+    )
 
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute(
