@@ -325,10 +325,11 @@ def test_daily_flow_twice_sends_once(prefect_harness, shared_dir, tmp_path, monk
         "AVGO:2025-01-27:pct_drop+top10_drop+usd_loss",
         "NVDA:2025-01-24:usd_loss",
         "NVDA:2025-01-27:pct_drop+top10_drop+usd_loss",
+        "Semiconductors (group):2025-01-27:group_drop",  # NVDA and AVGO are the group here
     ]
-    assert first.alerts.sent == 3 and first.alerts.new_events > 7
+    assert first.alerts.sent == 4 and first.alerts.new_events > 7
     again = daily(tickers=["NVDA", "AVGO"], db=db, history_years=1, today=date(2025, 1, 28))
-    assert again.alerts.sent == 0 and again.alerts.new_events == 0 and len(endpoint.received) == 3
+    assert again.alerts.sent == 0 and again.alerts.new_events == 0 and len(endpoint.received) == 4
 
 
 def _self_signed(tmp_path):
@@ -782,3 +783,27 @@ def test_a_missed_deadline_sends_one_operations_message(
     )
     new = [r["body"] for r in endpoint.received[before:]]
     assert [b["event_id"] for b in new] == ["ops:stale:2025-01-29"] and new[0]["message"] == message
+
+
+def test_market_and_group_rules_fire_on_the_deepseek_day(con, tmp_path, endpoint):
+    config = _config(
+        tmp_path,
+        [f"json://127.0.0.1:{endpoint.port}/hook"],
+        extra='[rules.market_loss]\nkind = "market_usd_loss"\nthreshold = -500e9\n'
+        '[rules.group_drop]\nkind = "group_pct_drop"\nthreshold = -7.0\n',
+    )
+    new = evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
+    wide = sorted(
+        (e.rule, e.company)
+        for e in new
+        if e.date == DEEPSEEK and e.rule in ("market_loss", "group_drop")
+    )
+    assert wide == [("group_drop", "Semiconductors (group)"), ("market_loss", "Market")]
+    deliver(con, config, "r1")
+    bodies = {r["body"]["company"]: r["body"] for r in endpoint.received}
+    semis = bodies["Semiconductors (group)"]
+    assert semis["message"].startswith("Semiconductors (group) -") and semis["rules"] == [
+        "group_drop"
+    ]
+    market = bodies["Market"]
+    assert market["change_usd"] < -500e9 and market["message"].startswith("Market -")

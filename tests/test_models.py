@@ -253,3 +253,43 @@ def test_alert_candidates_query_applies_each_rule_kind(db):
         ("top1_drop", "B", date(2025, 1, 27), -5.0, 1),
         ("usd_loss", "B", date(2025, 1, 27), -5.0, 1),
     ]
+
+
+def test_market_daily_and_group_daily_moves_sum_the_market_moves(db):
+    # NVDA and AMD (Semiconductors) and MSFT (Software); a day later each moves.
+    _prices(
+        db,
+        [
+            ("NVDA", date(2025, 1, 24), 100.0),
+            ("NVDA", date(2025, 1, 27), 80.0),
+            ("AMD", date(2025, 1, 24), 10.0),
+            ("AMD", date(2025, 1, 27), 9.0),
+            ("MSFT", date(2025, 1, 24), 50.0),
+            ("MSFT", date(2025, 1, 27), 51.0),
+        ],
+    )
+    _shares(
+        db, [(t, date(2024, 12, 1), 1_000_000, date(2024, 12, 2)) for t in ("NVDA", "AMD", "MSFT")]
+    )
+    run_models(db)
+    market = db.execute(
+        "select date, total_market_cap, change_usd, change_pct, companies, companies_down, "
+        "down_5_pct, down_10_pct from market_daily"
+    ).fetchall()
+    change = (-20.0 - 1.0 + 1.0) * 1_000_000
+    assert market == [
+        (
+            date(2025, 1, 27),
+            140.0 * 1_000_000,
+            change,
+            pytest.approx(100 * change / 160e6),
+            3,
+            2,
+            2,
+            2,
+        )
+    ]
+    groups = db.execute(
+        "select group_name, change_usd, companies from group_daily_moves order by 1"
+    ).fetchall()
+    assert groups == [("Semiconductors", -21.0 * 1_000_000, 2), ("Software", 1.0 * 1_000_000, 1)]

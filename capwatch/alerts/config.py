@@ -18,7 +18,17 @@ from urllib.parse import parse_qs, urlsplit
 
 from capwatch.settings import Settings, env_value
 
-RULE_KINDS = ("pct_drop", "usd_loss", "top_n_pct_drop", "record_loss")
+RULE_KINDS = (
+    "pct_drop",
+    "usd_loss",
+    "top_n_pct_drop",
+    "record_loss",
+    "market_usd_loss",
+    "market_pct_drop",
+    "group_pct_drop",
+)
+# Rules over the whole universe or a group (transforms/alerts/market_candidates.sql).
+MARKET_KINDS = ("market_usd_loss", "market_pct_drop", "group_pct_drop")
 _PLACEHOLDER = re.compile(r"\$\{(secret:)?([A-Za-z_][A-Za-z0-9_\-]*)\}")
 
 

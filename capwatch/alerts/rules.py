@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from capwatch.alerts.config import AlertConfig
+from capwatch.alerts.config import MARKET_KINDS, AlertConfig
 from capwatch.report import fmt_usd
 from capwatch.resources import transforms_dir
 from capwatch.warehouse import transaction
@@ -80,9 +80,14 @@ def evaluate(
         "top_n integer, min_history integer, company varchar)"
     )
     con.executemany("insert into alert_rules values (?, ?, ?, ?, ?, ?)", rows)
-    sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
-    cands = con.execute(sql, {"since": since}).fetchall()
-    cols = [d[0] for d in con.description]
+    cands, cols = [], []
+    queries = ["candidates.sql"]
+    if any(r.kind in MARKET_KINDS for r in config.rules):
+        queries.append("market_candidates.sql")
+    for name in queries:
+        sql = (transforms_dir() / "alerts" / name).read_text()
+        cands += con.execute(sql, {"since": since}).fetchall()
+        cols = [d[0] for d in con.description]
     now = datetime.now(UTC)
     new = []
     with transaction(con):
