@@ -619,7 +619,8 @@ def test_a_rule_that_fires_later_sends_one_follow_up_never_a_repeat(con, tmp_pat
     first = deliver(con, config, "r1").sent
     # Late data: the same company-day passes another rule on a later run.
     con.execute(
-        "insert into alert_events select 'record_loss', company, date, ticker, change_pct, change_usd, "
+        "insert into alert_events (rule, company, date, ticker, change_pct, change_usd, market_cap, "
+        "rank_in_history, message, notify, created_at, run_id) select 'record_loss', company, date, ticker, change_pct, change_usd, "
         "market_cap, rank_in_history, message, true, now(), 'r2' from alert_events "
         "where rule = 'usd_loss' and company = 'NVDA' and date = ?",
         [DEEPSEEK],
@@ -807,3 +808,37 @@ def test_market_and_group_rules_fire_on_the_deepseek_day(con, tmp_path, endpoint
     ]
     market = bodies["Market"]
     assert market["change_usd"] < -500e9 and market["message"].startswith("Market -")
+
+
+def test_an_event_whose_data_is_corrected_is_withdrawn_and_a_correction_follows(
+    con, tmp_path, endpoint
+):
+    config = _config(tmp_path, [f"json://127.0.0.1:{endpoint.port}/hook"])
+    evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
+    deliver(con, config, "r1")
+    sent = len(endpoint.received)
+    assert any(r["body"]["company"] == "ORCL" for r in endpoint.received)
+    # The data under ORCL's -13.8 % turns out wrong: corrected, the move is -1 %.
+    con.execute(
+        "update company_daily_moves set change_pct = -1.0, change_usd = -5e9 "
+        "where company = 'ORCL' and date = ?",
+        [DEEPSEEK],
+    )
+    evaluate(con, config, since=DEEPSEEK, run_id="r2", notify_since=DEEPSEEK)
+    (withdrawn,) = con.execute(
+        "select withdrawn_reason from alert_events where company = 'ORCL' and date = ? "
+        "and withdrawn_at is not null",
+        [DEEPSEEK],
+    ).fetchall()
+    assert withdrawn == ("no longer passes pct_drop: the move is now -1.00%",)
+    assert deliver(con, config, "r2").sent == 1 and len(endpoint.received) == sent + 1
+    correction = endpoint.received[-1]["body"]
+    assert (
+        correction["kind"] == "correction"
+        and correction["event_id"] == "correction:ORCL:2025-01-27:pct_drop"
+    )
+    assert (
+        correction["message"]
+        == "correction for 2025-01-27: ORCL no longer passes pct_drop: the move is now -1.00%"
+    )
+    assert deliver(con, config, "r3").sent == 0  # one correction, never repeated

@@ -24,11 +24,21 @@ logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 
 
 def _payload(ev: Event) -> dict:
-    if getattr(ev, "kind", "market") == "operations":
+    kind = getattr(ev, "kind", "market")
+    if kind == "operations":
         return {
             "event_id": ev.key,
-            "kind": "operations",
+            "kind": kind,
             "date": ev.date.isoformat(),
+            "message": ev.message,
+        }
+    if kind == "correction":
+        return {
+            "event_id": ev.key,
+            "kind": kind,
+            "company": ev.company,
+            "date": ev.date.isoformat(),
+            "rules": ev.rules,
             "message": ev.message,
         }
     return {
@@ -49,11 +59,11 @@ def _payload(ev: Event) -> dict:
 
 
 def _slack_body(ev: Event) -> dict:
-    if getattr(ev, "kind", "market") == "operations":
+    if getattr(ev, "kind", "market") in ("operations", "correction"):
         return {
             "text": ev.message,
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": "capwatch operations"}},
+                {"type": "header", "text": {"type": "plain_text", "text": f"capwatch {ev.kind}"}},
                 {"type": "section", "text": {"type": "mrkdwn", "text": ev.message}},
             ],
         }
@@ -144,9 +154,10 @@ def send(channel: Channel, ev: Event, timeout: float = 10.0) -> None:
         ap = apprise.Apprise()
         if not ap.add(url):
             raise AlertConfigError(f"alert channel {channel.label}: apprise cannot use it")
+        kind = getattr(ev, "kind", "market")
         title = (
-            "capwatch operations"
-            if getattr(ev, "kind", "market") == "operations"
+            f"capwatch {kind}"
+            if kind in ("operations", "correction")
             else f"capwatch: {ev.ticker} {ev.change_pct:+.2f}%"
         )
         if not ap.notify(title=title, body=ev.message):

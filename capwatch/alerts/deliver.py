@@ -26,7 +26,7 @@ def pending(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Event]:
         f"""
         select {EVENT_COLUMNS}
         from alert_events e
-        where e.notify and not exists (
+        where e.notify and e.withdrawn_at is null and not exists (
             select 1 from alert_deliveries d
             where d.rule = e.rule and d.company = e.company and d.date = e.date
               and d.channel in (?, ?) and d.status = 'sent')
@@ -52,6 +52,7 @@ class Notice:
 
     events: list[Event]
     follow_up: bool = False
+    kind: str = "notice"
 
     def __getattr__(
         self, name: str
@@ -98,7 +99,62 @@ def plan_deliveries(
                 [company, day, channel.name, channel.legacy_key],
             ).fetchone()
             planned.append((channel, Notice(evs, follow_up=bool(told) and only is None)))
+        if only is None:
+            planned += [(channel, c) for c in _corrections(con, channel)]
     return planned
+
+
+@dataclass
+class Correction:
+    """A channel was told about events that were later withdrawn: one message per company-day."""
+
+    events: list[Event]
+    reasons: list[str]
+    kind: str = "correction"
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("events", "reasons"):
+            raise AttributeError(name)
+        return getattr(self.events[0], name)
+
+    @property
+    def rules(self) -> list[str]:
+        return sorted(e.rule for e in self.events)
+
+    @property
+    def rule(self) -> str:
+        return "+".join(self.rules)
+
+    @property
+    def key(self) -> str:
+        return f"correction:{self.company}:{self.date.isoformat()}:{self.rule}"
+
+    @property
+    def message(self) -> str:
+        return f"correction for {self.date}: {self.company} " + "; ".join(self.reasons)
+
+
+def _corrections(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Correction]:
+    rows = con.execute(
+        f"""
+        select {EVENT_COLUMNS}, e.withdrawn_reason
+        from alert_events e
+        where e.withdrawn_at is not null
+          and exists (select 1 from alert_deliveries d where d.rule = e.rule and d.company = e.company
+                      and d.date = e.date and d.channel in (?, ?) and d.status = 'sent' and d.kind = 'notice')
+          and not exists (select 1 from alert_deliveries d where d.rule = e.rule and d.company = e.company
+                          and d.date = e.date and d.channel = ? and d.status = 'sent' and d.kind = 'correction')
+        order by e.date, e.company, e.rule
+        """,
+        [channel.name, channel.legacy_key, channel.name],
+    ).fetchall()
+    groups: dict[tuple, tuple[list, list]] = {}
+    for *fields, reason in rows:
+        ev = Event(*fields)
+        evs, reasons = groups.setdefault((ev.company, ev.date), ([], []))
+        evs.append(ev)
+        reasons.append(reason)
+    return [Correction(evs, reasons) for evs, reasons in groups.values()]
 
 
 def send_planned(
@@ -132,6 +188,7 @@ def send_planned(
                     status,
                     error,
                     run_id,
+                    ev.kind,
                 ]
                 for e in ev.events
             ]
@@ -169,7 +226,11 @@ def _timed_out(exc: BaseException) -> bool:
 
 def record_attempts(con: duckdb.DuckDBPyConnection, attempts: list[list]) -> None:
     if attempts:
-        con.executemany("insert into alert_deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+        con.executemany(
+            "insert into alert_deliveries (rule, company, date, channel, attempt, attempted_at, status, error, "
+            "run_id, kind) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            attempts,
+        )
 
 
 def deliver(

@@ -113,7 +113,9 @@ def evaluate(
             )
             notify = notify_since is not None and ev.date >= notify_since
             inserted = con.execute(
-                "insert into alert_events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing returning rule",
+                "insert into alert_events (rule, company, date, ticker, change_pct, change_usd, market_cap, "
+                "rank_in_history, message, notify, created_at, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "on conflict do nothing returning rule",
                 [
                     ev.rule,
                     ev.company,
@@ -131,7 +133,46 @@ def evaluate(
             ).fetchall()
             if inserted:
                 new.append(ev)
+        _withdraw(con, cands, cols, since, {r.name for r in config.rules}, now)
     return new
+
+
+def _withdraw(
+    con: duckdb.DuckDBPyConnection, cands: list, cols: list, since: date, rules: set[str], now
+) -> None:
+    """Events on or after ``since`` of rules still configured that no longer pass (the data under
+    them was corrected or held, or the universe they were ranked in grew) are marked withdrawn;
+    one that passes again is reinstated. Nothing is deleted."""
+    key = [cols.index("rule"), cols.index("company"), cols.index("date")]
+    passing = {(row[key[0]], row[key[1]], row[key[2]]) for row in cands}
+    stored = con.execute(
+        "select e.rule, e.company, e.date, e.withdrawn_at is not null, m.held_reason, m.change_pct "
+        "from alert_events e left join company_daily_moves m on m.company = e.company and m.date = e.date "
+        "where e.date >= ? and e.rule in (select unnest(?::varchar[]))",
+        [since, sorted(rules)],
+    ).fetchall()
+    for rule, company, day, withdrawn, held, pct in stored:
+        if (rule, company, day) in passing and withdrawn:
+            con.execute(
+                "update alert_events set withdrawn_at = null, withdrawn_reason = null "
+                "where rule = ? and company = ? and date = ?",
+                [rule, company, day],
+            )
+        elif (rule, company, day) not in passing and not withdrawn:
+            now_is = (
+                f"held: {held}"
+                if held
+                else (
+                    f"the move is now {pct:+.2f}%"
+                    if pct is not None
+                    else "the move is no longer in the data"
+                )
+            )
+            con.execute(
+                "update alert_events set withdrawn_at = ?, withdrawn_reason = ? "
+                "where rule = ? and company = ? and date = ?",
+                [now, f"no longer passes {rule}: {now_is}", rule, company, day],
+            )
 
 
 EVENT_COLUMNS = "e.rule, e.company, e.date, e.ticker, e.change_pct, e.change_usd, e.market_cap, e.rank_in_history, e.message"
