@@ -173,7 +173,9 @@ def test_deepseek_day_fires_exactly_the_expected_events(con, tmp_path):
     config = _config(tmp_path, [])
     new = evaluate(con, config, since=DEEPSEEK, run_id="r1", notify_since=DEEPSEEK)
     assert sorted((e.rule, e.company) for e in new if e.date == DEEPSEEK) == EXPECTED
-    nvda = next(e for e in new if e.rule == "usd_loss" and e.company == "NVDA")
+    nvda = next(
+        e for e in new if e.rule == "usd_loss" and e.company == "NVDA" and e.date == DEEPSEEK
+    )
     assert nvda.message == "NVDA -16.97% — market cap -$592.7B, largest one-day loss on record"
     assert (
         evaluate(con, config, since=DEEPSEEK, run_id="r2", notify_since=DEEPSEEK) == []
@@ -653,9 +655,11 @@ def test_top_n_ranks_against_the_whole_universe_not_the_days_movers(db):
     run_models(db)
     db.execute(
         "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar)"
+        "min_history integer, company varchar, direction varchar default 'down')"
     )
-    db.execute("insert into alert_rules values ('top1_drop', 'top_n_pct_drop', -7.0, 1, 250, null)")
+    db.execute(
+        "insert into alert_rules values ('top1_drop', 'top_n_pct_drop', -7.0, 1, 250, null, 'down')"
+    )
     rows = db.execute(
         (transforms_dir() / "alerts" / "candidates.sql").read_text(), {"since": d0}
     ).fetchall()
@@ -842,3 +846,38 @@ def test_an_event_whose_data_is_corrected_is_withdrawn_and_a_correction_follows(
         == "correction for 2025-01-27: ORCL no longer passes pct_drop: the move is now -1.00%"
     )
     assert deliver(con, config, "r3").sent == 0  # one correction, never repeated
+
+
+def test_a_secret_is_in_no_artifact_and_no_flow_log(
+    prefect_harness, shared_dir, tmp_path, monkeypatch, endpoint
+):
+    import socket
+
+    from prefect.client.orchestration import get_client
+
+    from flows.pipeline import daily
+
+    secret = "tok-0a1b2c3d4e5f"
+    monkeypatch.setenv("HOOK_TOKEN", secret)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "CAPWATCH_ALERT_URLS",
+        f"json://127.0.0.1:{endpoint.port}/h/${{HOOK_TOKEN}},"
+        f"json://127.0.0.1:{dead}/h/${{HOOK_TOKEN}}",
+    )
+    summary = daily(
+        tickers=["NVDA", "AVGO"],
+        source=f"csv:{shared_dir}",
+        db=str(tmp_path / "d.duckdb"),
+        history_years=1,
+        today=date(2025, 1, 28),
+    )
+    assert summary.alerts.sent > 0 and summary.alerts.failed > 0
+    assert any(r["path"] == f"/h/{secret}" for r in endpoint.received)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+        logs = client.read_logs()
+    texts = [str(a.data) + str(a.description) for a in artifacts] + [log.message for log in logs]
+    assert artifacts and logs and not [t for t in texts if secret in t]

@@ -230,15 +230,24 @@ def test_alert_candidates_query_applies_each_rule_kind(db):
     run_models(db)
     db.execute(
         "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar)"
+        "min_history integer, company varchar, direction varchar default 'down')"
     )
     db.executemany(
-        "insert into alert_rules values (?, ?, ?, ?, ?, ?)",
+        "insert into alert_rules values (?, ?, ?, ?, ?, ?, ?)",
         [
-            ("pct_drop", "pct_drop", -10.0, None, 250, None),
-            ("usd_loss", "usd_loss", -100e9, None, 250, None),
-            ("top1_drop", "top_n_pct_drop", -4.0, 1, 250, None),
-            ("pct_drop", None, -20.0, None, None, "C"),  # an override that changes nothing here
+            ("pct_drop", "pct_drop", -10.0, None, 250, None, "down"),
+            ("usd_loss", "usd_loss", -100e9, None, 250, None, "down"),
+            ("top1_drop", "top_n_pct_drop", -4.0, 1, 250, None, "down"),
+            (
+                "pct_drop",
+                None,
+                -20.0,
+                None,
+                None,
+                "C",
+                None,
+            ),  # an override that changes nothing here
+            ("pct_rise", "pct_drop", -9.0, None, 250, None, "up"),  # C rises 10 %: a rising move
         ],
     )
     sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
@@ -250,6 +259,7 @@ def test_alert_candidates_query_applies_each_rule_kind(db):
     )
     assert got == [
         ("pct_drop", "A", date(2025, 1, 27), -12.0, 1),
+        ("pct_rise", "C", date(2025, 1, 27), 10.0, 1),
         ("top1_drop", "B", date(2025, 1, 27), -5.0, 1),
         ("usd_loss", "B", date(2025, 1, 27), -5.0, 1),
     ]

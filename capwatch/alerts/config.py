@@ -43,6 +43,7 @@ class Rule:
     threshold: float | None = None
     top_n: int | None = None
     min_history: int = 250
+    direction: str = "down"  # "down" (threshold as written), "up" (its mirror), or "both"
 
 
 # Schemes whose netloc is a real host (for the others, e.g. slack://TokenA/..., it is a secret).
@@ -143,6 +144,11 @@ def load_config(settings: Settings | None = None, path: str | Path | None = None
             raise AlertConfigError(f"alert rule {name!r}: needs a numeric threshold")
         if kind == "top_n_pct_drop" and not isinstance(spec.get("top_n"), int):
             raise AlertConfigError(f"alert rule {name!r}: needs top_n (an integer)")
+        direction = spec.get("direction", "down")
+        if direction not in ("down", "up", "both"):
+            raise AlertConfigError(
+                f"alert rule {name!r}: direction {direction!r} is not down, up or both"
+            )
         rules.append(
             Rule(
                 name,
@@ -150,6 +156,7 @@ def load_config(settings: Settings | None = None, path: str | Path | None = None
                 float(threshold) if threshold is not None else None,
                 spec.get("top_n"),
                 int(spec.get("min_history", 250)),
+                direction,
             )
         )
     overrides = {}

@@ -67,9 +67,12 @@ def evaluate(
 ) -> list[Event]:
     """Record the events on or after ``since``; those before ``notify_since`` (or all, when it is
     None) are recorded as not-to-notify. Returns the events that were new in this run."""
-    rows = [(r.name, r.kind, r.threshold, r.top_n, r.min_history, None) for r in config.rules]
+    rows = [
+        (r.name, r.kind, r.threshold, r.top_n, r.min_history, None, r.direction)
+        for r in config.rules
+    ]
     rows += [
-        (rule, None, t, None, None, company)
+        (rule, None, t, None, None, company, None)
         for company, o in config.overrides.items()
         for rule, t in o.items()
     ]
@@ -77,9 +80,9 @@ def evaluate(
         return []
     con.execute(
         "create or replace temp table alert_rules (rule varchar, kind varchar, threshold double, "
-        "top_n integer, min_history integer, company varchar)"
+        "top_n integer, min_history integer, company varchar, direction varchar default 'down')"
     )
-    con.executemany("insert into alert_rules values (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("insert into alert_rules values (?, ?, ?, ?, ?, ?, ?)", rows)
     cands, cols = [], []
     queries = ["candidates.sql"]
     if any(r.kind in MARKET_KINDS for r in config.rules):

@@ -1,6 +1,6 @@
 /* Alert candidates: company moves on or after $since that pass a rule.
    grain: one row per (rule, company, date). Input: the temp table alert_rules (rule, kind,
-   threshold, top_n, min_history, company) -- company null for a rule's default, set for an
+   threshold, top_n, min_history, company, direction) -- company null for a rule's default, set for an
    override. rank_in_history counts the company's larger dollar losses before that day, plus one.
    size_rank (for top-N rules) ranks the company's cap of the previous trading day among every
    company's cap that day in company_market_cap_daily: the whole universe as stored, never only
@@ -42,6 +42,7 @@ rules as (
         r.kind,
         r.top_n,
         r.min_history,
+        r.direction,
         m.company,
         coalesce(o.threshold, r.threshold) as threshold
     from alert_rules as r
@@ -51,12 +52,13 @@ rules as (
 ),
 
 hits as (
-    select m.*, r.rule, r.kind, r.threshold
+    select m.*, r.rule, r.kind, r.threshold, r.direction
     from recent as m
     join rules as r on r.company = m.company
-    where (r.kind = 'pct_drop' and m.change_pct <= r.threshold)
-       or (r.kind = 'usd_loss' and m.change_usd <= r.threshold)
-       or (r.kind = 'top_n_pct_drop' and m.size_rank <= r.top_n and m.change_pct <= r.threshold)
+    -- direction: 'down' passes at or below the threshold, 'up' at or above its mirror, 'both' either
+    where (r.kind = 'pct_drop' and (case r.direction when 'up' then m.change_pct >= -r.threshold when 'both' then abs(m.change_pct) >= abs(r.threshold) else m.change_pct <= r.threshold end))
+       or (r.kind = 'usd_loss' and (case r.direction when 'up' then m.change_usd >= -r.threshold when 'both' then abs(m.change_usd) >= abs(r.threshold) else m.change_usd <= r.threshold end))
+       or (r.kind = 'top_n_pct_drop' and m.size_rank <= r.top_n and (case r.direction when 'up' then m.change_pct >= -r.threshold when 'both' then abs(m.change_pct) >= abs(r.threshold) else m.change_pct <= r.threshold end))
        or (r.kind = 'record_loss' and m.change_usd < 0 and m.change_usd < m.prior_worst_usd
            and m.prior_days >= r.min_history)
 ),

@@ -24,9 +24,9 @@ hits as (
     join alert_rules as r on r.company is null
     where s.date >= $since
       and (
-          (r.kind = 'market_usd_loss' and s.company = 'Market' and s.change_usd <= r.threshold)
-          or (r.kind = 'market_pct_drop' and s.company = 'Market' and s.change_pct <= r.threshold)
-          or (r.kind = 'group_pct_drop' and s.company like '% (group)' and s.change_pct <= r.threshold)
+          (r.kind = 'market_usd_loss' and s.company = 'Market' and (case r.direction when 'up' then s.change_usd >= -r.threshold when 'both' then abs(s.change_usd) >= abs(r.threshold) else s.change_usd <= r.threshold end))
+          or (r.kind = 'market_pct_drop' and s.company = 'Market' and (case r.direction when 'up' then s.change_pct >= -r.threshold when 'both' then abs(s.change_pct) >= abs(r.threshold) else s.change_pct <= r.threshold end))
+          or (r.kind = 'group_pct_drop' and s.company like '% (group)' and (case r.direction when 'up' then s.change_pct >= -r.threshold when 'both' then abs(s.change_pct) >= abs(r.threshold) else s.change_pct <= r.threshold end))
       )
 ),
 
