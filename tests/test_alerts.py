@@ -709,10 +709,8 @@ def test_a_timed_out_attempt_is_uncertain_and_retried_with_the_same_key(con, tmp
 def test_a_failed_flow_run_and_an_empty_day_each_send_one_operations_message(
     prefect_harness, shared_dir, tmp_path, monkeypatch, endpoint
 ):
-    import dataclasses
-
-    from capwatch import transform
     from flows.pipeline import backfill, daily
+    from tests.test_gates import _broken_models
 
     monkeypatch.setenv("CAPWATCH_ALERT_URLS", f"json://127.0.0.1:{endpoint.port}/ops")
     # A day where the source has nothing for most of the universe: an outage, said as such.
@@ -731,22 +729,7 @@ def test_a_failed_flow_run_and_an_empty_day_each_send_one_operations_message(
         and "4 of 5 tickers" in ops[0]["message"]
     )
     # A flow run that fails (a fault of the models) pages the same channels, once.
-    real = transform.load_models()
-    monkeypatch.setattr(
-        transform,
-        "load_models",
-        lambda directory=None: [
-            m
-            if m.name != "market_cap_daily"
-            else dataclasses.replace(
-                m,
-                sql=m.sql.replace(
-                    "select * from final", "select * from final union all select * from final"
-                ),
-            )
-            for m in real
-        ],
-    )
+    _broken_models(monkeypatch)
     state = backfill(
         start=date(2025, 1, 2),
         end=date(2025, 1, 31),

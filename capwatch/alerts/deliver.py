@@ -57,7 +57,7 @@ class Notice:
     def __getattr__(
         self, name: str
     ):  # company, date, ticker, change_pct, ...: the events share them
-        if name.startswith("__") or name == "events":
+        if name.startswith("__") or name in ("events", "reasons"):
             raise AttributeError(name)
         return getattr(self.events[0], name)
 
@@ -105,25 +105,11 @@ def plan_deliveries(
 
 
 @dataclass
-class Correction:
+class Correction(Notice):
     """A channel was told about events that were later withdrawn: one message per company-day."""
 
-    events: list[Event]
-    reasons: list[str]
+    reasons: list[str] = field(default_factory=list)
     kind: str = "correction"
-
-    def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("events", "reasons"):
-            raise AttributeError(name)
-        return getattr(self.events[0], name)
-
-    @property
-    def rules(self) -> list[str]:
-        return sorted(e.rule for e in self.events)
-
-    @property
-    def rule(self) -> str:
-        return "+".join(self.rules)
 
     @property
     def key(self) -> str:
@@ -154,7 +140,7 @@ def _corrections(con: duckdb.DuckDBPyConnection, channel: Channel) -> list[Corre
         evs, reasons = groups.setdefault((ev.company, ev.date), ([], []))
         evs.append(ev)
         reasons.append(reason)
-    return [Correction(evs, reasons) for evs, reasons in groups.values()]
+    return [Correction(evs, reasons=reasons) for evs, reasons in groups.values()]
 
 
 def send_planned(
