@@ -70,13 +70,13 @@ multi as (
         min(v.price_ticker) filter (where v.is_listing) as ticker,
         any_value(n.n_classes) as n_classes,
         count(v.value) filter (where v.share_class <> 'all') as classes_known,
-        sum(v.value) filter (where v.share_class <> 'all') as classes_value,
+        sum(v.value order by v.share_class) filter (where v.share_class <> 'all') as classes_value,
         max(v.value) filter (where v.share_class = 'all') as total_value,
         -- a class with no previous close (its first day listed) leaves the company without a base
         case
             when count(v.value_at_prev_close) filter (where v.share_class <> 'all')
                 = count(v.value) filter (where v.share_class <> 'all')
-                then sum(v.value_at_prev_close) filter (where v.share_class <> 'all')
+                then sum(v.value_at_prev_close order by v.share_class) filter (where v.share_class <> 'all')
         end as classes_value_at_prev_close,
         max(v.value_at_prev_close) filter (where v.share_class = 'all') as total_value_at_prev_close,
         string_agg(v.share_class, ',' order by v.share_class) filter (where v.share_class <> 'all' and v.value is null) as classes_missing,
