@@ -739,6 +739,8 @@ def test_a_failed_flow_run_and_an_empty_day_each_send_one_operations_message(
         return_state=True,
     )
     assert state.is_failed()
+    with pytest.raises(Exception, match="model gate failed, previous models kept"):
+        state.result()
     ops = [r["body"] for r in endpoint.received if r["body"].get("kind") == "operations"]
     assert len(ops) == 2 and ops[1]["event_id"].startswith("ops:")
     assert (

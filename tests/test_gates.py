@@ -272,21 +272,8 @@ def test_a_split_the_prices_never_showed_is_not_applied_and_is_listed(db, stored
     ]
 
 
-def test_model_fault_fails_the_flow_run(prefect_harness, shared_dir, tmp_path, monkeypatch):
-    from flows.pipeline import backfill
-
-    _broken_models(monkeypatch)
-    state = backfill(
-        start=date(2025, 1, 2),
-        end=date(2025, 1, 31),
-        tickers=["ORCL"],
-        source=f"csv:{shared_dir}",
-        db=str(tmp_path / "w.duckdb"),
-        return_state=True,
-    )
-    assert state.is_failed()
-    with pytest.raises(Exception, match="model gate failed, previous models kept"):
-        state.result()
+# A model fault failing the flow run (and paging the channels) is tested in
+# tests/test_alerts.py::test_a_failed_flow_run_and_an_empty_day_each_send_one_operations_message.
 
 
 def test_a_vendor_split_that_never_happened_does_not_fail_the_flow_run(
