@@ -39,6 +39,15 @@ def _source_option(f):
     )(f)
 
 
+def _shares_source_option(f):
+    return click.option(
+        "--shares-source",
+        default=None,
+        help="Share counts besides the price source's: auto (default, or CAPWATCH_SHARES_SOURCE: "
+        "SEC EDGAR with live Yahoo), sec, none, replay:demo or replay:csv:DIR (SEC answered offline).",
+    )(f)
+
+
 def _accept_corrections_option(f):
     return click.option(
         "--accept-corrections",
@@ -119,6 +128,14 @@ def _settings(**overrides) -> Settings:
     """The command's settings; a bad CAPWATCH_* value is one clear line."""
     try:
         return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _check_counts_source(settings: Settings) -> None:
+    """A run that would ask SEC without its User-Agent stops here, in one line (exit 3)."""
+    try:
+        settings.check_counts_source()
     except SettingsError as exc:
         _fail(str(exc))
 
@@ -249,19 +266,28 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     "--tickers", default=None, help="Comma-separated tickers (default: the configured universe)."
 )
 @_source_option
+@_shares_source_option
 @_accept_corrections_option
-def run(db: str | None, tickers: str | None, source: str | None, accept_corrections: bool) -> None:
+def run(
+    db: str | None,
+    tickers: str | None,
+    source: str | None,
+    shares_source: str | None,
+    accept_corrections: bool,
+) -> None:
     """Run the daily flow: recent days for the universe, then the models.
 
     On an empty warehouse it first backfills the default history (5 years).
 
     Example: capwatch run --db capwatch.duckdb
     """
-    settings = _settings(db_path=db, source=source)
+    settings = _settings(db_path=db, source=source, shares_source=shares_source)
+    _check_counts_source(settings)
     summary = _run_flow(
         "daily",
         tickers=_tickers(tickers),
         source=settings.source,
+        shares_source=settings.shares_source,
         db=str(settings.db_path),
         accept_corrections=accept_corrections,
     )
@@ -280,6 +306,7 @@ def run(db: str | None, tickers: str | None, source: str | None, accept_correcti
     "--tickers", default=None, help="Comma-separated tickers (default: the configured universe)."
 )
 @_source_option
+@_shares_source_option
 @click.option(
     "--alert-history",
     is_flag=True,
@@ -295,6 +322,7 @@ def backfill(
     end,
     tickers: str | None,
     source: str | None,
+    shares_source: str | None,
     alert_history: bool,
     refresh: bool,
     accept_corrections: bool,
@@ -303,13 +331,15 @@ def backfill(
 
     Example: capwatch backfill --start 2024-01-01 --end 2024-12-31 --tickers NVDA,AAPL
     """
-    settings = _settings(db_path=db, source=source)
+    settings = _settings(db_path=db, source=source, shares_source=shares_source)
+    _check_counts_source(settings)
     summary = _run_flow(
         "backfill",
         start=start.date(),
         end=end.date(),
         tickers=_tickers(tickers),
         source=settings.source,
+        shares_source=settings.shares_source,
         db=str(settings.db_path),
         alert_history=alert_history,
         refresh=refresh,

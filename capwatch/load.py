@@ -130,7 +130,7 @@ def _upsert(
     ).fetchone()
     cols = ", ".join(table.columns)
     # Provenance: `source` is a column of every raw table, and part of the key where rows from
-    # several sources live side by side (share counts), in which case the batch already has it.
+    # several sources live side by side (share counts), in which case each row carries it.
     sourced = "source" in table.load_keys
     meta_cols = "loaded_at, run_id" if sourced else "source, loaded_at, run_id"
     meta_vals = "?, ?" if sourced else "?, ?, ?"
@@ -182,7 +182,10 @@ def load_batch(
     """
     loaded_at = datetime.now(UTC)
     result = LoadResult(run_id=run_id)
-    shares = batch.shares.assign(source=source) if len(batch.shares) else batch.shares
+    shares = batch.shares
+    if len(shares):  # each count names its source; one that does not is the batch's
+        named = shares["source"] if "source" in shares else pd.Series(None, index=shares.index)
+        shares = shares.assign(source=named.fillna(source))
     with transaction(con):
         for table, frame in (
             (PRICES, batch.prices),

@@ -22,7 +22,8 @@ class Table:
     values: tuple[str, ...]  # the other columns a batch delivers
     types: dict[str, str]  # DuckDB type per column of keys + values
     date_column: str  # the date a row is about
-    # Key columns the load adds (the batch has one value for all rows), e.g. the source of a count.
+    # Key columns the load fills from the batch's source where a row does not name one (share
+    # counts: each row names its own source, so one batch can carry counts from several).
     load_keys: tuple[str, ...] = ()
     # The value a mass correction (many rows changed by one factor) is judged on; None: not judged.
     correction_value: str | None = None
@@ -34,11 +35,11 @@ class Table:
     @property
     def batch_keys(self) -> tuple[str, ...]:
         """The key of a row within one batch."""
-        return tuple(k for k in self.keys if k not in self.load_keys)
+        return self.keys
 
     @property
     def batch_columns(self) -> list[str]:
-        return [c for c in self.columns if c not in self.load_keys]
+        return list(self.columns)
 
     @property
     def numeric(self) -> tuple[str, ...]:
@@ -82,15 +83,20 @@ DIVIDENDS = Table(
 )
 SHARES = Table(
     "shares_outstanding",
-    ("ticker", "share_class", "as_of", "source"),
-    ("shares", "reported_date"),
+    # Counts from several sources, and a filing and its amendment for one as-of date, live side by
+    # side: each row names its source, and its accession ('' where the source has none).
+    ("ticker", "share_class", "as_of", "source", "accession"),
+    ("shares", "reported_date", "form", "filing_url"),
     {
         "ticker": "varchar",
         "share_class": "varchar",
         "as_of": "date",
         "source": "varchar",
+        "accession": "varchar",
         "shares": "bigint",
         "reported_date": "date",
+        "form": "varchar",
+        "filing_url": "varchar",
     },
     "as_of",
     load_keys=("source",),
@@ -140,4 +146,7 @@ CSV_SHARES = CsvFile(
     SHARES,
     {"as_of_date": "as_of", "shares_outstanding": "shares", "filing_date": "reported_date"},
 )
+# Columns a csv file may leave out (filled: share_class 'all', accession '', the rest missing;
+# source: the csv source's own name).
+CSV_OPTIONAL = ("share_class", "reported_date", "source", "accession", "form", "filing_url")
 CSV_LAYOUT = (CSV_PRICES, CSV_SPLITS, CSV_DIVIDENDS, CSV_SHARES)

@@ -9,6 +9,7 @@ at send time through ``env_value`` (here too), so they never sit in a file or an
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -56,6 +57,20 @@ class Settings:
     # channel URLs that replace the file's channels.
     alerts_config: Path | None = None
     alert_urls: tuple[str, ...] | None = None
+    # Where share counts come from besides the price source (capwatch/extract/sec.py): "auto" (SEC
+    # EDGAR with live Yahoo prices, none otherwise), "sec", "none", or "replay:demo" /
+    # "replay:csv:DIR" (the real SEC client fed SEC-shaped responses built offline).
+    shares_source: str = "auto"
+    # SEC's fair-access rules: a User-Agent naming you and a contact e-mail (required for "sec"),
+    # at most this many requests per second per process (SEC allows 10; None = 8 for SEC, no
+    # limit for the offline replay), and optionally the name of a Prefect global rate limit shared
+    # by every worker (`capwatch sec rate-limit` creates it).
+    sec_user_agent: str | None = None
+    sec_rate: float | None = None
+    sec_prefect_rate_limit: str | None = None
+    # SEC answers cached on disk and revalidated (ETag / Last-Modified); None = $XDG_CACHE_HOME
+    # (or ~/.cache)/capwatch/sec.
+    sec_cache_dir: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -97,6 +112,61 @@ class Settings:
                 "CAPWATCH_YAHOO_RETRIES, _BACKOFF_SECONDS and CAPWATCH_REPLAY_LATENCY cannot be negative"
             )
         check_source(self.source)
+        check_shares_source(self.shares_source)
+        if self.sec_rate is not None and not 0 < self.sec_rate <= 10:
+            raise SettingsError(
+                f"CAPWATCH_SEC_RATE={self.sec_rate}: SEC allows at most 10 requests per second "
+                "(capwatch's default is 8)"
+            )
+
+    def counts_source(self) -> str | None:
+        """The share-count source beside the price source: ``sec``, ``replay:...`` or None."""
+        if self.shares_source == "auto":
+            return "sec" if self.source == "yahoo" else None
+        return None if self.shares_source == "none" else self.shares_source
+
+    def check_counts_source(self) -> None:
+        """Refuse to start a run that would ask SEC without the User-Agent SEC requires."""
+        if self.counts_source() == "sec":
+            check_user_agent(self.sec_user_agent)
+
+    def sec_cache(self) -> Path:
+        if self.sec_cache_dir:
+            return self.sec_cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "capwatch" / "sec"
+
+
+# SEC's fair-access rule: a User-Agent that names the user and gives a contact e-mail.
+USER_AGENT_RULE = re.compile(r"\S+@\S+\.\w+")
+USER_AGENT_HELP = (
+    "SEC EDGAR refuses requests without a User-Agent that names you and gives a contact e-mail "
+    "(its fair-access rule); set CAPWATCH_SEC_USER_AGENT, e.g. 'Jane Doe jane@example.com', "
+    "or CAPWATCH_SHARES_SOURCE=none to use only the price source's share counts"
+)
+
+
+def check_user_agent(user_agent: str | None) -> str:
+    """The User-Agent SEC requires, or ``SettingsError`` saying why and what to set."""
+    if not user_agent or not USER_AGENT_RULE.search(user_agent):
+        given = f" (got {user_agent!r})" if user_agent else ""
+        raise SettingsError(
+            f"CAPWATCH_SEC_USER_AGENT is not set to a name and e-mail{given}: {USER_AGENT_HELP}"
+        )
+    return user_agent.strip()
+
+
+SHARES_SOURCES_HELP = "use 'auto', 'sec', 'none', 'replay:demo' or 'replay:csv:DIR'"
+
+
+def check_shares_source(spec: str) -> str:
+    """A share-count source spec, or ``SettingsError``."""
+    ok = spec in ("auto", "sec", "none", "replay:demo") or (
+        spec.startswith("replay:csv:") and len(spec) > len("replay:csv:")
+    )
+    if not ok:
+        raise SettingsError(f"shares source {spec!r}: {SHARES_SOURCES_HELP}")
+    return spec
 
 
 SOURCES_HELP = "use 'yahoo', 'csv:DIR', 'replay:demo' or 'replay:csv:DIR'"
@@ -153,6 +223,11 @@ _ENV = {
     "lock_wait_seconds": _float,
     "alerts_config": Path,
     "alert_urls": _list,
+    "shares_source": str.strip,
+    "sec_user_agent": str.strip,
+    "sec_rate": _float,
+    "sec_prefect_rate_limit": str.strip,
+    "sec_cache_dir": Path,
 }
 
 

@@ -248,6 +248,7 @@ def backfill(
     db: str | None = None,
     chunk_size: int | None = None,
     chunk_years: int = 5,
+    shares_source: str | None = None,
     alert_history: bool = False,
     refresh: bool = False,
     accept_corrections: bool = False,
@@ -260,7 +261,14 @@ def backfill(
     correction; loads stay idempotent). Alert events in the range are recorded but sent only with
     ``alert_history`` (nobody wants to be paged about 2022 by a backfill).
     """
-    settings = Settings.from_env(db_path=db, tickers=tickers, chunk_size=chunk_size, source=source)
+    settings = Settings.from_env(
+        db_path=db,
+        tickers=tickers,
+        chunk_size=chunk_size,
+        source=source,
+        shares_source=shares_source,
+    )
+    settings.check_counts_source()  # SEC without its User-Agent: refused before any work
     if start > end:
         raise ValueError(f"backfill: start {start} is after end {end}")
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
@@ -316,6 +324,7 @@ def daily(
     history_years: int | None = None,
     today: date | None = None,
     accept_corrections: bool = False,
+    shares_source: str | None = None,
 ) -> RunSummary:
     """Fetch the recent days for the universe, rebuild the models, alert.
 
@@ -324,8 +333,13 @@ def daily(
     not trade, with the warehouse up to date, it does nothing and says so.
     """
     settings = Settings.from_env(
-        db_path=db, tickers=tickers, history_years=history_years, source=source
+        db_path=db,
+        tickers=tickers,
+        history_years=history_years,
+        source=source,
+        shares_source=shares_source,
     )
+    settings.check_counts_source()  # SEC without its User-Agent: refused before any work
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     today = today or ny_today()

@@ -95,7 +95,8 @@ def insert_prices(con, rows) -> None:
 def insert_shares(con, rows) -> None:
     """(ticker, share_class, as_of, shares, reported_date)."""
     con.executemany(
-        "insert into shares_outstanding values (?, ?, ?, ?, ?, 'test', ?, 'r')",
+        "insert into shares_outstanding (ticker, share_class, as_of, shares, reported_date, source, "
+        "loaded_at, run_id) values (?, ?, ?, ?, ?, 'test', ?, 'r')",
         [(t, cls, as_of, n, rep, NOW) for t, cls, as_of, n, rep in rows],
     )
 

@@ -6,6 +6,9 @@ Per-ticker failures become ``Problem`` entries naming the ticker; they never sin
 
 Sources: ``yahoo`` (``capwatch.extract.yahoo``), ``csv:DIR`` (``capwatch.extract.csv``), and
 ``replay:...``, the yahoo source fed Yahoo-shaped responses built offline (``capwatch.replay``).
+Share counts may come from a second source beside the price source: ``sec``
+(``capwatch.extract.sec``, SEC EDGAR filings) joined to it by ``WithCounts``. Every share-count
+row names its own source, so counts from several sources land side by side.
 """
 
 from __future__ import annotations
@@ -127,9 +130,64 @@ def to_as_traded(prices: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataF
     return prices, dividends
 
 
-def make_source(settings: Settings, spec: str | None = None, session=None) -> Source:
-    """The source ``spec`` names (default ``settings.source``): ``yahoo``, ``csv:DIR``,
-    ``replay:demo`` or ``replay:csv:DIR``. ``session`` replaces yfinance's HTTP session (tests)."""
+class WithCounts:
+    """A price source plus a share-count source: prices, splits and dividends from the first,
+    share counts from both (each row keeps its own source), problems from both."""
+
+    def __init__(self, prices: Source, counts: Source):
+        self.prices, self.counts = prices, counts
+        self.name = prices.name  # the source of the prices, splits and dividends
+
+    def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
+        out = self.prices.fetch(tickers, start, end)
+        counted = self.counts.fetch(tickers, start, end)
+        frames = [f for f in (out.shares, counted.shares) if len(f)]
+        if frames:
+            out.shares = pd.concat(frames, ignore_index=True)
+        out.problems += counted.problems
+        return out
+
+
+def make_source(
+    settings: Settings, spec: str | None = None, session=None, sec_session=None
+) -> Source:
+    """The source ``spec`` names (default ``settings.source``), joined to the share-count source
+    ``settings.counts_source()`` names (SEC EDGAR) if any. ``session`` replaces yfinance's HTTP
+    session and ``sec_session`` the SEC client's (tests)."""
+    prices = _price_source(settings, spec, session)
+    counts = settings.counts_source()
+    if counts is None:
+        return prices
+    return WithCounts(prices, make_counts_source(settings, counts, sec_session))
+
+
+def make_counts_source(settings: Settings, spec: str, session=None):
+    """The SEC source: ``sec`` (live; needs CAPWATCH_SEC_USER_AGENT) or ``replay:demo`` /
+    ``replay:csv:DIR`` (the same client answered offline, stored as source ``sec-replay``)."""
+    from capwatch.extract.sec import SecClient, SecSource
+
+    settings.check_counts_source()
+    replay = spec.startswith("replay:")
+    if replay and session is None:
+        from capwatch.replay.sec import replay_sec_session
+
+        session = replay_sec_session(spec[len("replay:") :])
+    client = SecClient(
+        settings.sec_user_agent or ("capwatch replay offline@capwatch.invalid" if replay else ""),
+        cache_dir=None if replay else settings.sec_cache(),
+        rate=settings.sec_rate or (0.0 if replay else 8.0),
+        retries=settings.yahoo_retries,
+        backoff_seconds=settings.yahoo_backoff_seconds,
+        session=session,
+        prefect_rate_limit=settings.sec_prefect_rate_limit,
+    )
+    source = SecSource(client)
+    if replay:
+        source.name = "sec-replay"  # replayed filings are never stored as SEC's
+    return source
+
+
+def _price_source(settings: Settings, spec: str | None = None, session=None) -> Source:
     spec = check_source(spec or settings.source)
     if spec.startswith("csv:"):
         from capwatch.extract.csv import CsvSource

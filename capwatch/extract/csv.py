@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from capwatch.extract import REFUSED_COLUMNS, SHARES_LOOKBACK, Extracted, Problem, to_as_traded
-from capwatch.schema import CSV_DIVIDENDS, CSV_PRICES, CSV_SHARES, CSV_SPLITS, CsvFile
+from capwatch.schema import CSV_DIVIDENDS, CSV_OPTIONAL, CSV_PRICES, CSV_SHARES, CSV_SPLITS, CsvFile
 
 
 class CsvSource:
@@ -62,9 +62,10 @@ class CsvSource:
         out.prices, out.dividends = to_as_traded(p[CSV_PRICES.table.batch_columns], splits, d)
         out.splits = splits[CSV_SPLITS.table.batch_columns]
         sh = frames[CSV_SHARES.name]
-        out.shares = sh[(sh["as_of"] >= lo - SHARES_LOOKBACK) & (sh["as_of"] <= hi)][
-            CSV_SHARES.table.batch_columns
-        ]
+        sh = sh[(sh["as_of"] >= lo - SHARES_LOOKBACK) & (sh["as_of"] <= hi)]
+        out.shares = sh[CSV_SHARES.table.batch_columns].assign(
+            source=sh["source"].fillna(self.name) if len(sh) else self.name
+        )
         out.refused = pd.concat(
             [r for r in refused if len(r)] or [pd.DataFrame(columns=REFUSED_COLUMNS)],
             ignore_index=True,
@@ -106,7 +107,7 @@ def _typed(file: CsvFile, directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, 
     if not path.is_file():
         return empty, pd.DataFrame(columns=REFUSED_COLUMNS), None
     raw = pd.read_csv(path, dtype=str, keep_default_na=False).rename(columns=file.renames)
-    required = [c for c in table.batch_columns if c not in ("share_class", "reported_date")]
+    required = [c for c in table.batch_columns if c not in CSV_OPTIONAL]
     missing = [c for c in required if c not in raw.columns]
     if missing:
         return (
@@ -139,6 +140,8 @@ def _typed(file: CsvFile, directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, 
         out[c] = typed
     if "share_class" in out:
         out["share_class"] = out["share_class"].fillna("all")
+    if "accession" in out:
+        out["accession"] = out["accession"].fillna("")
     if table.name == "splits":  # a ratio that cannot scale prices is refused here, not used
         for i in np.flatnonzero((out["ratio"].notna() & ~(out["ratio"] > 0)).to_numpy()):
             errors[i] += f"ratio {raw['ratio'].iloc[i]!r} is not a split ratio > 0; "

@@ -247,6 +247,8 @@ class YahooSource:
                     "shares": pd.to_numeric(series, errors="coerce").to_numpy(dtype=float),
                     # Yahoo's series carries no filing date: the count counts as known on its as-of date.
                     "reported_date": pd.NaT,
+                    "source": self.name,
+                    "accession": "",
                 }
             )
         return out

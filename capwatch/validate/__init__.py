@@ -55,6 +55,10 @@ def _coerce(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
         out["share_class"] = (
             out["share_class"].map(lambda v: v if isinstance(v, str) else "all").astype(object)
         )
+    if "accession" in table.keys:
+        out["accession"] = (
+            out["accession"].map(lambda v: v if isinstance(v, str) else "").astype(object)
+        )
     for c in table.numeric:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
     return out
@@ -114,13 +118,16 @@ def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     (yfinance issue 1954). Rule: keep the count closest, by ratio, to the nearest other date's count
     of the same series (the previous one, else the next); with no other date, keep the median
     (the lower middle one). The others go to quarantine naming the count kept."""
-    keys = list(TABLES["shares_outstanding"].batch_keys)
+    keys = [k for k in TABLES["shares_outstanding"].batch_keys if k in shares]
     if shares.empty or not shares.duplicated(keys, keep=False).any():
         return shares, pd.DataFrame(columns=QUARANTINE_COLUMNS)
     shares = shares.sort_values(keys, kind="stable").reset_index(drop=True)
     values = pd.to_numeric(shares["shares"], errors="coerce").to_numpy(dtype=float)
     drop, rows = [], []
-    for (ticker, cls), series in shares.groupby(["ticker", "share_class"], sort=False):
+    series_keys = [
+        k for k in keys if k != "as_of"
+    ]  # one series: (ticker, class, source, accession)
+    for (ticker, cls, *_), series in shares.groupby(series_keys, sort=False, dropna=False):  # noqa: B007
         dates = series["as_of"].to_numpy()
         idx = series.index.to_numpy()
         distinct = pd.unique(dates)

@@ -20,9 +20,12 @@ with series_days as (
         p.date,
         p.close,
         p.prev_close_on_basis,
-        p.price_split_factor
+        -- the company's splits (its count ticker's): a split divides every class alike, and a
+        -- listing's own split rows may be missing from a vendor file (GOOG's 2022 20-for-1)
+        coalesce(si.cum_factor, 1.0) as price_split_factor
     from stg_count_series as s
     join stg_prices as p on p.ticker = s.price_ticker
+    asof left join stg_split_index as si on si.ticker = s.count_ticker and p.date >= si.date
     where p.date >= __since__
 ),
 
@@ -32,6 +35,9 @@ valued as (
         c.shares as shares_reported,
         c.as_of as shares_as_of,
         c.reported_date as shares_reported_date,
+        c.source as shares_source,
+        nullif(c.accession, '') as shares_accession,
+        c.filing_url as shares_filing_url,
         d.price_split_factor / c.basis_split_factor as split_factor,
         round(c.shares * d.price_split_factor / c.basis_split_factor) as shares,
         round(c.shares * d.price_split_factor / c.basis_split_factor) * d.close * d.price_multiplier as value,
@@ -84,6 +90,8 @@ multi as (
             share_class := v.share_class, price_ticker := v.price_ticker, close := v.close,
             price_multiplier := v.price_multiplier, shares := v.shares::bigint, shares_reported := v.shares_reported,
             shares_as_of := v.shares_as_of, shares_reported_date := v.shares_reported_date,
+            shares_source := v.shares_source, shares_accession := v.shares_accession,
+            shares_filing_url := v.shares_filing_url,
             split_factor := v.split_factor, value := v.value
         ) order by v.share_class) as classes
     from valued as v

@@ -4,8 +4,8 @@
    market_cap = close as traded x shares of the listing's own class (stg_count_series.is_listing; a
    single-class ticker's 'all' series) x price_multiplier (ADR ratio), where shares is the latest
    usable count known before that day, put on the price's split basis by the splits between the
-   count's basis and the price date (split_factor). shares_as_of and shares_reported_date trace the
-   count. No count known yet: market_cap is null and cap_status says why. Company totals (all
+   count's basis and the price date (split_factor). shares_as_of, shares_reported_date,
+   shares_source and, for filed counts, shares_accession / shares_filing_url trace the count. No count known yet: market_cap is null and cap_status says why. Company totals (all
    classes) are in company_market_cap_daily.
    market_cap_at_prev_close = the same shares at the previous close (put on today's split basis):
    what daily_moves measures the day's market move against. */
@@ -16,9 +16,19 @@ with listing_series as (
 ),
 
 priced as (
-    select p.*, s.count_ticker, s.share_class, coalesce(s.price_multiplier, 1.0) as price_multiplier
+    select
+        p.* replace (
+            -- the company's splits (its count ticker's): a split divides every class alike, and a
+            -- listing's own split rows may be missing from a vendor file (GOOG's 2022 20-for-1)
+            coalesce(si.cum_factor, case when s.count_ticker is null or s.count_ticker = p.ticker then p.price_split_factor end, 1.0)
+                as price_split_factor
+        ),
+        s.count_ticker,
+        s.share_class,
+        coalesce(s.price_multiplier, 1.0) as price_multiplier
     from stg_prices as p
     left join listing_series as s on p.ticker = s.ticker
+    asof left join stg_split_index as si on si.ticker = s.count_ticker and p.date >= si.date
     where p.date >= __since__
 ),
 
@@ -29,6 +39,8 @@ with_count as (
         c.as_of as shares_as_of,
         c.reported_date as shares_reported_date,
         c.source as shares_source,
+        c.accession as shares_accession,
+        c.filing_url as shares_filing_url,
         p.price_split_factor / c.basis_split_factor as split_factor
     from priced as p
     asof left join stg_shares_outstanding as c
@@ -50,6 +62,8 @@ final as (
         shares_reported_date,
         split_factor,
         shares_source,
+        nullif(shares_accession, '') as shares_accession,
+        shares_filing_url,
         case when shares_reported is null then 'no_share_count' else 'ok' end as cap_status
     from with_count
 )

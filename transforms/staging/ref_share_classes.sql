@@ -7,6 +7,9 @@
      - a depositary receipt: counts are ordinary shares, the price is per ADS, so 1 / (ordinary per ADS);
      - Berkshire class A = 1,500 class B (since the 2010-01-21 50-for-1 split of B).
    is_listing marks the class a ticker itself trades (used for the per-listing market_cap_daily).
+   Classes a filing states that are not listed here are stored but not valued (Palantir's class F:
+   founder voting shares without economic rights). Visa is not listed: its class B and C shares
+   convert into class A at rates that change over time, which a static multiplier cannot express.
    Tickers not listed here are single-class: series (T, 'all') valued at T's own price. A multi-class
    company's 'all' series is its total, used on days when the class breakdown is incomplete. */
 with classes as (
@@ -24,6 +27,9 @@ with classes as (
         ('Mastercard',         'MA',    'A',   'MA',    1.0,       true,  'Class A, listed as MA'),
         ('Mastercard',         'MA',    'B',   'MA',    1.0,       false, 'Class B, unlisted, converts 1:1 into A'),
         ('Mastercard',         'MA',    'all', 'MA',    1.0,       false, 'company total (A+B)'),
+        ('Palantir',           'PLTR',  'A',   'PLTR',  1.0,       true,  'Class A, listed as PLTR'),
+        ('Palantir',           'PLTR',  'B',   'PLTR',  1.0,       false, 'Class B, unlisted, converts 1:1 into A'),
+        ('Palantir',           'PLTR',  'all', 'PLTR',  1.0,       false, 'company total (A+B; class F carries votes, no economic interest)'),
         ('TSMC',               'TSM',   'all', 'TSM',   1.0 / 5.0, true,  'ADR: 1 ADS = 5 ordinary shares; counts are ordinary shares'),
         ('Arm Holdings',       'ARM',   'all', 'ARM',   1.0,       true,  'ADR: 1 ADS = 1 ordinary share')
     ) as t(company, count_ticker, share_class, price_ticker, price_multiplier, is_listing, note)

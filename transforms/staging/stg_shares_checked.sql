@@ -1,13 +1,19 @@
 /* Every stored share count, checked before anything is multiplied by it.
    grain: one row per (ticker, share_class, as_of); quarantine_reason is null for a usable count.
+   grain note: a filing and its amendment for one as-of date are two rows (two report dates).
    Rules (all point-in-time: a count is judged only against counts known before it):
-   - several sources for one as-of date: a filed count (with a report date) wins, then the first filed;
+   - several sources for one as-of date: the filed counts (with a report date) win over undated
+     ones (Yahoo's series); for one report date, SEC's own filing before another source's copy;
+     counts that disagree between sources are listed in share_count_conflicts, never averaged;
    - a count outside 1e4..1e12 shares is implausible for any listing (a value filed in millions, or
      with extra zeros);
    - the count, put on today's split basis, is compared with the median of the previous four
      plausible counts on that basis; more than 1.5x off either way is more than a split explains;
    - a count filed after a split for an as-of date before it may already be on the post-split basis
-     (NFLX 2015-06-30): whichever basis (as-of or report date) agrees with the recent counts is used. */
+     (NFLX 2015-06-30): whichever basis (as-of or report date) agrees with the recent counts is used.
+   Counts stored under a listing whose company is counted under another ticker (SEC states Alphabet's
+   counts for GOOG as for GOOGL; ref_share_classes counts Alphabet under GOOGL) are neither judged
+   nor used. */
 with counts as (
     select
         ticker,
@@ -16,15 +22,24 @@ with counts as (
         shares,
         reported_date,
         source,
-        coalesce(reported_date, as_of) as known_date
+        accession,
+        form,
+        filing_url,
+        coalesce(reported_date, as_of) as known_date,
+        bool_or(reported_date is not null) over (partition by ticker, share_class, as_of) as as_of_filed
     from shares_outstanding
+    where ticker not in (
+        select price_ticker from ref_share_classes
+        where price_ticker not in (select count_ticker from ref_share_classes)
+    )
 ),
 
 one_per_as_of as (
-    select * from counts
+    select * exclude (as_of_filed) from counts
+    where reported_date is not null or not as_of_filed
     qualify row_number() over (
-        partition by ticker, share_class, as_of
-        order by reported_date is null, reported_date, source
+        partition by ticker, share_class, as_of, reported_date
+        order by source not like 'sec%', source, accession
     ) = 1
 ),
 
@@ -89,6 +104,9 @@ final as (
         reported_date,
         shares,
         source,
+        accession,
+        form,
+        filing_url,
         basis_split_factor,         -- cumulative split factor of the basis the count is stated on
         early_post_split,
         latest_basis_shares,
