@@ -290,8 +290,8 @@ class SecClient:
                     pass
         return self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
 
-    def get_json(self, url: str) -> dict:
-        body = self.get(url)
+    def get_json(self, url: str, *, immutable: bool = False) -> dict:
+        body = self.get(url, immutable=immutable)
         try:
             return json.loads(body)
         except ValueError as exc:
@@ -443,7 +443,7 @@ def share_class_of(member: str | None) -> str | None:
     name = re.sub(r"member$", "", local.lower())
     if "depositary" in name or name in ("ads", "adr", "americandepositaryshares"):
         return SKIP
-    m = re.search(r"class([a-z])(\d?)(?![a-z])", name) or re.search(r"class([a-z])(\d?)", name)
+    m = re.search(r"class([a-z])(\d*)", name)
     if m:
         return m.group(1).upper() + m.group(2)
     if name in _WHOLE:
@@ -643,7 +643,8 @@ class SecSource:
                 document = filing.document
             else:  # before inline XBRL: the instance document named in the filing index
                 index = self.client.get_json(
-                    ARCHIVES_URL.format(cik=cik, folder=folder, document="index.json")
+                    ARCHIVES_URL.format(cik=cik, folder=folder, document="index.json"),
+                    immutable=True,
                 )
                 items = [i.get("name", "") for i in index.get("directory", {}).get("item", [])]
                 instances = [
