@@ -478,7 +478,8 @@ def demo(db: str, tickers: int) -> None:
     """Run the whole pipeline offline on a generated market, through the real yfinance code path.
 
     The market (seeded, a few dozen tickers, 2019-2025, splits, quarterly share counts, a crash on
-    2025-01-27) is served to yfinance as Yahoo-shaped responses; nothing leaves the machine.
+    2025-01-27) is served to yfinance as Yahoo-shaped responses, and its share counts also as SEC
+    filings to the SEC client; nothing leaves the machine.
 
     Example: capwatch demo --db demo.duckdb
     """
@@ -500,6 +501,8 @@ def demo(db: str, tickers: int) -> None:
         end=end,
         tickers=tickers_for(tickers),
         source=f"replay:csv:{csv_dir}",
+        # share counts also from the market's filings, through the real SEC client, offline
+        shares_source=f"replay:csv:{csv_dir}",
         db=str(path),
     )
     _report_run(summary, path)

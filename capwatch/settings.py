@@ -64,7 +64,7 @@ class Settings:
     # SEC's fair-access rules: a User-Agent naming you and a contact e-mail (required for "sec"),
     # at most this many requests per second per process (SEC allows 10; None = 8 for SEC, no
     # limit for the offline replay), and optionally the name of a Prefect global rate limit shared
-    # by every worker (`capwatch sec rate-limit` creates it).
+    # by every worker (`prefect gcl create sec-edgar --limit 8 --slot-decay-per-second 8`).
     sec_user_agent: str | None = None
     sec_rate: float | None = None
     sec_prefect_rate_limit: str | None = None

@@ -531,3 +531,27 @@ def test_sec_source_refuses_requests_without_network_clearly(monkeypatch):
 
     with pytest.raises(SourceUnreachable, match="SEC EDGAR is unreachable"):
         SecSource(client).fetch(["NVDA"], date(2024, 1, 1), date(2024, 1, 31))
+
+
+def test_workers_share_sec_budget_through_a_prefect_global_rate_limit(prefect_harness):
+    """CAPWATCH_SEC_PREFECT_RATE_LIMIT names a Prefect global concurrency limit with slot decay
+    that every request takes a slot of; a name that does not exist fails loudly, not silently."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="sec-test", limit=8, slot_decay_per_second=8.0)
+        )
+    adapter = OfflineSec(SecArchive([]))
+    sec = _client(adapter, prefect_rate_limit="sec-test")
+    for _ in range(3):
+        sec.get("https://www.sec.gov/files/company_tickers.json")
+    assert len(adapter.requests) == 3
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("sec-test")
+    assert limit.slot_decay_per_second == 8.0
+    with pytest.raises(Exception, match="sec-missing"):
+        _client(adapter, prefect_rate_limit="sec-missing").get(
+            "https://www.sec.gov/files/company_tickers.json"
+        )

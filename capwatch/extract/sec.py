@@ -200,7 +200,7 @@ class SecClient:
     def _pace(self) -> None:
         if self.prefect_rate_limit:
             # Several workers on several machines share SEC's budget through a Prefect global
-            # concurrency limit with slot decay (`capwatch sec rate-limit` creates it).
+            # concurrency limit with slot decay (README, "SEC EDGAR": `prefect gcl create ...`).
             from prefect.concurrency.sync import rate_limit
 
             rate_limit(self.prefect_rate_limit, occupy=1, strict=True)
@@ -599,6 +599,10 @@ class SecSource:
             if filing.accession in covered:
                 continue
             self._read_filing(cik, filing, since, until, counts)
+        if not counts.rows and not counts.problems:
+            counts.problems.append(
+                f"no filing of CIK {cik} states shares outstanding as of {since}..{until}"
+            )
 
     def _periodic_filings(self, cik: int, since: date, until: date) -> list[Filing]:
         subs = self.client.get_json(SUBMISSIONS_URL.format(name=f"CIK{cik:010d}.json"))
