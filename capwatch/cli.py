@@ -9,6 +9,7 @@ Read-only commands import neither Prefect nor Great Expectations.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +46,17 @@ def _shares_source_option(f):
         default=None,
         help="Share counts besides the price source's: auto (default, or CAPWATCH_SHARES_SOURCE: "
         "SEC EDGAR with live Yahoo), sec, none, replay:demo or replay:csv:DIR (SEC answered offline).",
+    )(f)
+
+
+def _format_option(f):
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        show_default=True,
+        help="table for people; json (an array of objects) or csv for scripts.",
     )(f)
 
 
@@ -414,34 +426,50 @@ def check(db: str | None) -> None:
     show_default=True,
     help="Rank by dollars or percent.",
 )
-@click.option("--ticker", default=None, help="Only this ticker.")
+@click.option(
+    "--ticker",
+    default=None,
+    help="Only this company: any of its listings (GOOGL or GOOG) or its name (Alphabet).",
+)
 @click.option(
     "--on", "on", default=None, type=click.DateTime(["%Y-%m-%d"]), help="Only this trading day."
 )
-def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
+@_format_option
+def losses(db: str | None, top: int, by: str, ticker: str | None, on, fmt: str) -> None:
     """Show the largest one-day market-cap losses.
 
-    Example: capwatch losses --on 2025-01-27 --top 5
+    Example: capwatch losses --on 2025-01-27 --top 5 --format json
     """
-    from capwatch.report import format_losses, largest_losses
-    from capwatch.symbols import InvalidSymbol, check_symbol
+    from capwatch.output import render
+    from capwatch.report import LOSS_COLUMNS, format_losses, largest_losses
 
-    try:
-        t = check_symbol(ticker) if ticker else None
-    except InvalidSymbol as exc:
-        _fail(str(exc))
+    if ticker is not None and not COMPANY_OR_SYMBOL.fullmatch(ticker.strip()):
+        _fail(
+            f"--ticker {ticker!r} is not a valid symbol or company name: give a ticker (GOOGL) "
+            "or a company name (Alphabet)"
+        )
     settings = _settings(db_path=db)
     with _read_only(settings) as con:
-        try:
-            rows = largest_losses(con, top=top, by=by, ticker=t, on=on.date() if on else None)
-        except Exception as exc:  # a warehouse without models yet
-            if "largest_losses" in str(exc):
-                _fail(
-                    f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first",
-                    EXIT_WAREHOUSE,
-                )
-            raise
-    click.echo(format_losses(rows))
+        _require_models(con, settings)
+        rows = largest_losses(con, top=top, by=by, ticker=ticker, on=on.date() if on else None)
+    click.echo(render(LOSS_COLUMNS, rows, fmt, format_losses))
+
+
+# A ticker (BRK-B, BF.B) or a company name (Berkshire Hathaway, AT&T): letters, digits, spaces and
+# a few marks; the value reaches SQL only as an escaped literal.
+COMPANY_OR_SYMBOL = re.compile(r"[\w .,&'^=-]{1,60}")
+
+
+def _require_models(con, settings: Settings) -> None:
+    """A warehouse that has never been built says so in one line (exit 4)."""
+    (n,) = con.execute(
+        "select count(*) from duckdb_views() where view_name = 'largest_losses'"
+    ).fetchone()
+    if not n:
+        _fail(
+            f"{settings.db_path} has no models yet: run `capwatch backfill` or `capwatch run` first",
+            EXIT_WAREHOUSE,
+        )
 
 
 @main.command()
@@ -453,15 +481,55 @@ def losses(db: str | None, top: int, by: str, ticker: str | None, on) -> None:
     type=click.IntRange(min=1),
     help="Quarantine reasons to list.",
 )
-def quality(db: str | None, limit: int) -> None:
-    """Show the latest validation result of every suite, and what sits in quarantine.
+@_format_option
+def quality(db: str | None, limit: int, fmt: str) -> None:
+    """Show the latest validation result of every suite, what sits in quarantine, and the share
+    counts sources disagree on. json: one object with the three tables; csv: the quarantine.
 
     Example: capwatch quality --db capwatch.duckdb
     """
-    from capwatch.report import format_quality
+    import json
+
+    from capwatch.output import to_csv, to_json
+    from capwatch.report import QUALITY_COLUMNS, format_quality, quality_tables
 
     with _read_only(_settings(db_path=db)) as con:
-        click.echo(format_quality(con, limit))
+        if fmt == "table":
+            click.echo(format_quality(con, limit))
+            return
+        tables = quality_tables(con, limit)
+    if fmt == "csv":
+        click.echo(to_csv(QUALITY_COLUMNS["quarantine"], tables["quarantine"]))
+    else:
+        click.echo(
+            json.dumps(
+                {k: json.loads(to_json(QUALITY_COLUMNS[k], v)) for k, v in tables.items()}, indent=1
+            )
+        )
+
+
+@main.command()
+@_db_option
+@click.argument("query")
+@_format_option
+def sql(db: str | None, query: str, fmt: str) -> None:
+    """Run one SQL query on the warehouse, read-only (nothing can be changed through it).
+
+    Example: capwatch sql "select * from largest_losses order by rank_usd limit 5" --format csv
+    """
+    import duckdb
+
+    from capwatch.output import render
+
+    with _read_only(_settings(db_path=db)) as con:
+        try:
+            cur = con.execute(query)
+            columns = [d[0] for d in cur.description or []]
+            rows = cur.fetchall() if columns else []
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _fail(f"sql: {first}", EXIT_USAGE)
+    click.echo(render(columns, rows, fmt))
 
 
 @main.command()
@@ -524,28 +592,35 @@ def alerts() -> None:
 @alerts.command("list")
 @_db_option
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-def alerts_list(db: str | None, limit: int) -> None:
+@_format_option
+def alerts_list(db: str | None, limit: int, fmt: str) -> None:
     """What fired and what was delivered, newest first.
 
     Example: capwatch alerts list --limit 5
     """
+    from capwatch.output import render
+
+    columns = ["date", "rule", "company", "notify", "message", "sent", "failed"]
     with _read_only(_settings(db_path=db)) as con:
         rows = con.execute(
-            """
+            f"""
             select e.date, e.rule, e.company, e.notify, e.message,
                    count(*) filter (where d.status = 'sent') as sent,
                    count(*) filter (where d.status in ('failed', 'uncertain')) as failed
             from alert_events e
             left join alert_deliveries d on d.rule = e.rule and d.company = e.company and d.date = e.date
-            group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit ?
-        """,
-            [limit],
+            group by e.date, e.rule, e.company, e.notify, e.message, e.change_usd order by e.date desc, e.change_usd limit {int(limit)}
+        """
         ).fetchall()
-    for d, rule, _company, notify, message, sent, failed in rows:
-        state = f"sent {sent}, failed {failed}" if notify else "recorded only (backfill)"
-        click.echo(f"{d}  {rule:<14} {message}  [{state}]")
-    if not rows:
-        click.echo("(no alert events yet)")
+
+    def table(rows):
+        lines = []
+        for d, rule, _company, notify, message, sent, failed in rows:
+            state = f"sent {sent}, failed {failed}" if notify else "recorded only (backfill)"
+            lines.append(f"{d}  {rule:<14} {message}  [{state}]")
+        return "\n".join(lines) or "(no alert events yet)"
+
+    click.echo(render(columns, rows, fmt, table))
 
 
 @alerts.command("test")

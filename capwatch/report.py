@@ -6,6 +6,8 @@ from datetime import date
 
 import duckdb
 
+from capwatch.output import lit
+
 
 def fmt_usd(v: float | None) -> str:
     if v is None:
@@ -18,6 +20,31 @@ def fmt_usd(v: float | None) -> str:
     return f"{sign}${a:,.0f}"
 
 
+LOSS_COLUMNS = [
+    "rank_usd",
+    "rank_pct",
+    "ticker",
+    "date",
+    "prev_close",
+    "close",
+    "change_pct",
+    "change_usd",
+    "prev_market_cap",
+    "market_cap",
+    "company",
+]
+
+
+def company_filter(name: str) -> str:
+    """SQL matching the company a user names: any of its listings (GOOGL and GOOG both find
+    Alphabet), the ticker its counts are filed under, or its name, in any case."""
+    n = lit(name.strip().upper())
+    return (
+        f"(upper(company) = {n} or upper(ticker) = {n} or company in ("
+        f"select company from stg_count_series where upper(price_ticker) = {n} or upper(count_ticker) = {n}))"
+    )
+
+
 def largest_losses(
     con: duckdb.DuckDBPyConnection,
     top: int = 10,
@@ -25,22 +52,22 @@ def largest_losses(
     ticker: str | None = None,
     on: date | None = None,
 ) -> list[tuple]:
-    """Rows of ``largest_losses``: ranked by dollars or percent, optionally for one ticker or day."""
+    """Rows of ``largest_losses`` (``LOSS_COLUMNS``): ranked by dollars or percent, optionally for
+    one company (any listing or its name, ``company_filter``) or day."""
     if by not in ("usd", "pct"):
         raise ValueError("--by takes usd or pct")
     order = "change_usd" if by == "usd" else "change_pct"
-    where, params = [], []
+    where = []
     if ticker:
-        where.append("ticker = ?")
-        params.append(ticker)
+        where.append(company_filter(ticker))
     if on:
-        where.append("date = ?")
-        params.append(on)
+        where.append(f"date = {lit(on)}")
     sql = (
-        "select rank_usd, rank_pct, ticker, date, prev_close, close, change_pct, change_usd, prev_market_cap, market_cap, company "
-        f"from largest_losses {'where ' + ' and '.join(where) if where else ''} order by {order}, ticker limit ?"
+        f"select {', '.join(LOSS_COLUMNS)} "
+        f"from largest_losses {'where ' + ' and '.join(where) if where else ''} "
+        f"order by {order}, ticker limit {int(top)}"
     )
-    return con.execute(sql, params + [top]).fetchall()
+    return con.execute(sql).fetchall()
 
 
 def format_losses(rows: list[tuple]) -> str:
@@ -71,33 +98,78 @@ def format_losses(rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
-def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
-    """The latest run of each validation suite, then quarantine counts by dataset and reason."""
+QUALITY_COLUMNS = {
+    "validation": [
+        "suite",
+        "passed",
+        "rows_checked",
+        "rows_failed",
+        "expectations",
+        "failed",
+        "validated_at",
+    ],
+    "quarantine": ["dataset", "reason", "rows", "tickers", "last_quarantined_at"],
+    "share_count_conflicts": [
+        "ticker",
+        "share_class",
+        "as_of",
+        "sources",
+        "max_ratio",
+        "used_source",
+    ],
+}
+
+
+def quality_tables(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict[str, list[tuple]]:
+    """The latest run of each validation suite, quarantine counts by dataset and reason, and the
+    share counts sources disagree on (``QUALITY_COLUMNS`` names the columns)."""
     runs = con.execute("""
         select suite, passed, rows_checked, rows_failed, expectations, failed, validated_at
         from validation_runs
         qualify row_number() over (partition by suite order by validated_at desc) = 1
         order by suite
     """).fetchall()
+    q = con.execute(f"""
+        select dataset, reason, count(*) as n, count(distinct ticker) as tickers, max(quarantined_at) as last
+        from quarantine group by dataset, reason order by n desc, dataset, reason limit {int(limit)}
+    """).fetchall()
+    has_conflicts = con.execute(
+        "select count(*) from duckdb_tables() where table_name = 'share_count_conflicts'"
+    ).fetchone()[0]
+    conflicts = (
+        con.execute(f"""
+            select ticker, share_class, as_of, sources, max_ratio, used_source
+            from share_count_conflicts order by max_ratio desc, ticker, as_of limit {int(limit)}
+        """).fetchall()
+        if has_conflicts
+        else []
+    )
+    return {"validation": runs, "quarantine": q, "share_count_conflicts": conflicts}
+
+
+def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
+    """``quality_tables`` as text."""
+    t = quality_tables(con, limit)
     lines = [
         f"{'suite':<34} {'result':<6} {'rows':>10} {'failed':>8}  {'when':<19}  failed expectations"
     ]
-    for suite, passed, rows, failed_rows, _n, failed, at in runs:
+    for suite, passed, rows, failed_rows, _n, failed, at in t["validation"]:
         lines.append(
             f"{suite:<34} {'pass' if passed else 'FAIL':<6} {rows:>10,} {failed_rows:>8,}  "
             f"{at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {'; '.join(failed)}"
         )
-    if not runs:
+    if not t["validation"]:
         lines.append("(no validation runs yet)")
-    q = con.execute(
-        """
-        select dataset, reason, count(*) as n, count(distinct ticker) as tickers, max(quarantined_at) as last
-        from quarantine group by dataset, reason order by n desc, dataset limit ?
-    """,
-        [limit],
-    ).fetchall()
     lines += ["", f"{'quarantine: dataset':<22} {'rows':>6} {'tickers':>7}  reason"]
-    lines += [f"{d:<22} {n:>6} {t:>7}  {r}" for d, r, n, t, _ in q] or ["(nothing quarantined)"]
+    lines += [f"{d:<22} {n:>6} {tk:>7}  {r}" for d, r, n, tk, _ in t["quarantine"]] or [
+        "(nothing quarantined)"
+    ]
+    if t["share_count_conflicts"]:
+        lines += ["", "share counts the sources disagree on (share_count_conflicts):"]
+        lines += [
+            f"  {tk} {cls} as of {a}: {n} sources, up to {r:.4f}x apart; used {used}"
+            for tk, cls, a, n, r, used in t["share_count_conflicts"]
+        ]
     return "\n".join(lines)
 
 

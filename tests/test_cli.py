@@ -267,3 +267,108 @@ def test_full_history_moves_are_market_moves(full_history, shared_dir):
         ("NVDA", d(2025, 10, 10)),
     ]
     con.close()
+
+
+@pytest.mark.slow
+def test_query_commands_script_in_json_and_csv_matching_the_table(full_history):
+    import csv
+    import io
+    import json
+
+    args = ["losses", "--db", str(full_history), "--on", "2025-01-27", "--top", "4"]
+    table = CliRunner().invoke(main, args)
+    as_json = CliRunner().invoke(main, [*args, "--format", "json"])
+    as_csv = CliRunner().invoke(main, [*args, "--format", "csv"])
+    assert table.exit_code == as_json.exit_code == as_csv.exit_code == 0
+    rows = json.loads(as_json.output)
+    assert [r["ticker"] for r in rows] == [ln.split()[2] for ln in table.output.splitlines()[2:]]
+    assert rows[0]["ticker"] == "NVDA" and round(rows[0]["change_usd"] / 1e9, 1) == -592.7
+    assert rows[0]["date"] == "2025-01-27"
+    assert list(csv.DictReader(io.StringIO(as_csv.output))) == [
+        {k: str(v) for k, v in r.items()} for r in rows
+    ]
+    sql = CliRunner().invoke(
+        main,
+        [
+            "sql",
+            "--db",
+            str(full_history),
+            "--format",
+            "json",
+            "select ticker, round(change_usd / 1e9, 1) as busd from largest_losses "
+            "where date = '2025-01-27' order by change_usd limit 1",
+        ],
+    )
+    assert json.loads(sql.output) == [{"ticker": "NVDA", "busd": -592.7}]
+    quality = json.loads(
+        CliRunner().invoke(main, ["quality", "--db", str(full_history), "--format", "json"]).output
+    )
+    assert set(quality) == {"validation", "quarantine", "share_count_conflicts"}
+    assert any(q["dataset"] == "shares_outstanding" for q in quality["quarantine"])
+
+
+def test_sql_is_read_only_and_errors_are_one_line(tmp_path):
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table t as select 1 as x")
+    con.close()
+    res = CliRunner().invoke(main, ["sql", "--db", str(db), "drop table t"])
+    assert res.exit_code == 2 and "read-only" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["sql", "--db", str(db), "selec 1"])
+    assert res.exit_code == 2 and res.output.startswith("capwatch: sql: Parser Error")
+    res = CliRunner().invoke(
+        main, ["sql", "--db", str(db), "select x, 'a,b' as y from t", "--format", "csv"]
+    )
+    assert res.output.strip() == 'x,y\n1,"a,b"'
+
+
+def test_ticker_finds_the_company_by_any_listing_or_its_name(tmp_path, prefect_harness, shared_dir):
+    """GOOGL and GOOG both find Alphabet (filed under one listing), and so does its name."""
+    import duckdb
+
+    from capwatch.transform import run_models
+    from capwatch.warehouse import connect
+    from tests.conftest import insert_prices, insert_shares
+
+    db = tmp_path / "w.duckdb"
+    con = connect(db)
+    days = ["2025-01-23", "2025-01-24", "2025-01-27"]
+    insert_prices(
+        con,
+        [
+            (t, d, c)
+            for t, base in (("GOOGL", 200.0), ("GOOG", 202.0))
+            for d, c in zip(days, (base, base, base * 0.9), strict=True)
+        ],
+    )
+    insert_shares(
+        con,
+        [
+            (
+                "GOOGL",
+                cls,
+                __import__("datetime").date(2024, 10, 20),
+                n,
+                __import__("datetime").date(2024, 10, 29),
+            )
+            for cls, n in (("A", 5_800_000_000), ("B", 860_000_000), ("C", 5_450_000_000))
+        ],
+    )
+    run_models(con)
+    con.close()
+    outs = {
+        name: CliRunner().invoke(
+            main, ["losses", "--db", str(db), "--ticker", name, "--format", "json"]
+        )
+        for name in ("GOOGL", "goog", "Alphabet")
+    }
+    for name, res in outs.items():
+        assert res.exit_code == 0, (name, res.output)
+    assert outs["GOOGL"].output == outs["goog"].output == outs["Alphabet"].output
+    rows = __import__("json").loads(outs["GOOGL"].output)
+    assert [r["company"] for r in rows] == ["Alphabet"]
+    expected = -(5_800_000_000 + 860_000_000) * 20.0 - 5_450_000_000 * 20.2
+    assert rows[0]["change_usd"] == pytest.approx(expected)
+    duckdb.connect(str(db), read_only=True).close()
