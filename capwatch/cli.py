@@ -510,6 +510,54 @@ def quality(db: str | None, limit: int, fmt: str) -> None:
 
 @main.command()
 @_db_option
+@click.option(
+    "--on",
+    "on",
+    default=None,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The trading day (default: the newest).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="reports",
+    show_default=True,
+    help="Where the HTML page and the charts (PNG, SVG) go.",
+)
+@click.option(
+    "--top", default=10, show_default=True, type=click.IntRange(min=1), help="Losses listed."
+)
+@_format_option
+def report(db: str | None, on, out: str, top: int, fmt: str) -> None:
+    """Write a trading day's report: a self-contained HTML page with charts (largest losses, market
+    value around the day, the ranking of the most valuable companies, groups, alerts), and each
+    chart as PNG and SVG. Prints where it went and the day's losses.
+
+    Example: capwatch report --on 2025-01-27 --out reports
+    """
+    from capwatch.dayreport import ReportError, build_report
+    from capwatch.output import render
+
+    settings = _settings(db_path=db)
+    with _read_only(settings) as con:
+        _require_models(con, settings)
+        try:
+            rep = build_report(con, on.date() if on else None, Path(out), top=top)
+        except ReportError as exc:
+            _fail(str(exc), EXIT_USAGE)
+    cols, rows = rep.tables["day_losses"]
+    if fmt == "table":
+        click.echo(rep.headline)
+        click.echo(
+            f"report: {rep.html_path} ({rep.size_bytes / 1e3:,.0f} kB, {len(rep.charts)} charts)"
+        )
+        click.echo(render(cols, rows[:top], fmt))
+    else:
+        click.echo(render(cols, rows[:top], fmt))
+
+
+@main.command()
+@_db_option
 @click.argument("query")
 @_format_option
 def sql(db: str | None, query: str, fmt: str) -> None:

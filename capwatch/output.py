@@ -75,12 +75,17 @@ def to_csv(columns: list[str], rows: list[tuple]) -> str:
     return buf.getvalue().rstrip("\n")
 
 
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1e5 else f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
+    return str(_plain(v))
+
+
 def to_table(columns: list[str], rows: list[tuple]) -> str:
     """A plain aligned table (numbers right-aligned)."""
-    text = [
-        [("" if v is None else f"{v:,.6g}" if isinstance(v, float) else str(_plain(v))) for v in r]
-        for r in rows
-    ]
+    text = [[_cell(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(t[i]) for t in text]) for i, c in enumerate(columns)]
     numeric = [
         all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and rows
