@@ -270,6 +270,8 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     os.umask(0o077)
     # Prefect's local server: no telemetry (offline it only logs errors, and it can lock SQLite at start).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Its temporary server gets 90 s to start (Prefect's default 20 s fails on a busy machine).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
 @main.command()

@@ -106,3 +106,43 @@ def insert_splits(con, rows) -> None:
     con.executemany(
         "insert into splits values (?, ?, ?, 'test', ?, 'r')", [(t, d, r, NOW) for t, d, r in rows]
     )
+
+
+@pytest.fixture(scope="session")
+def full_history(prefect_harness, shared_dir, tmp_path_factory) -> Path:
+    """The whole ../shared/marketdata history loaded through `capwatch backfill --source csv:...`."""
+    from click.testing import CliRunner
+
+    from capwatch.cli import main
+
+    db = tmp_path_factory.mktemp("full") / "capwatch.duckdb"
+    res = CliRunner().invoke(
+        main,
+        [
+            "backfill",
+            "--db",
+            str(db),
+            "--source",
+            f"csv:{shared_dir}",
+            "--start",
+            "2010-01-01",
+            "--end",
+            "2026-05-29",
+        ],
+    )
+    # Exit 1: the run completed, and it names the five share counts the SEC data got wrong.
+    assert res.exit_code == 1, res.output
+    assert "loaded 36 tickers" in res.output
+    held = [
+        ln.split(":")[0].strip() for ln in res.output.splitlines() if ln.strip().startswith("held:")
+    ]
+    assert held == ["held"] * 5, res.output
+    for day in (
+        "AMD 2012-07-27",
+        "CRM 2011-04-30",
+        "ORCL 2012-09-17",
+        "QCOM 2011-04-18",
+        "QCOM 2011-10-31",
+    ):
+        assert f"held: {day} (shares_outstanding): count " in res.output
+    return db
