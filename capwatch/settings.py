@@ -71,6 +71,9 @@ class Settings:
     # SEC answers cached on disk and revalidated (ETag / Last-Modified); None = $XDG_CACHE_HOME
     # (or ~/.cache)/capwatch/sec.
     sec_cache_dir: Path | None = None
+    # Where the daily flow writes the day's report (capwatch report); None = reports/ beside the
+    # warehouse file.
+    reports_dir: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -129,6 +132,9 @@ class Settings:
         """Refuse to start a run that would ask SEC without the User-Agent SEC requires."""
         if self.counts_source() == "sec":
             check_user_agent(self.sec_user_agent)
+
+    def reports(self) -> Path:
+        return self.reports_dir or self.db_path.resolve().parent / "reports"
 
     def sec_cache(self) -> Path:
         if self.sec_cache_dir:
@@ -228,6 +234,7 @@ _ENV = {
     "sec_rate": _float,
     "sec_prefect_rate_limit": str.strip,
     "sec_cache_dir": Path,
+    "reports_dir": Path,
 }
 
 

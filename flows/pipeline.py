@@ -33,6 +33,7 @@ from capwatch.alerts import AlertConfig, evaluate, load_config
 from capwatch.alerts.deliver import plan_deliveries, record_attempts, send_planned
 from capwatch.alerts.ops import mostly_empty, send_ops
 from capwatch.calendar import is_trading_day, previous_trading_day
+from capwatch.dayreport import build_report
 from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
 from capwatch.report import daily_markdown, held_in_run
@@ -395,9 +396,16 @@ def daily(
         notify_since=recent,
     )
     with open_warehouse(settings, read_only=True) as con:
+        markdown = daily_markdown(con, summary)
+        try:  # the day's report page; a failure to draw it never fails the run
+            report = build_report(con, None, settings.reports())
+            markdown += "\n\n" + report.markdown()
+            logger.info("report: %s", report.html_path)
+        except Exception as exc:  # noqa: BLE001 - reported, the data run stands
+            logger.warning("the day's report could not be written: %s", exc)
         create_markdown_artifact(
             key="capwatch-daily",
-            markdown=daily_markdown(con, summary),
+            markdown=markdown,
             description=f"capwatch daily run for {today}",
         )
     return summary

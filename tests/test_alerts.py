@@ -866,3 +866,12 @@ def test_a_secret_is_in_no_artifact_and_no_flow_log(
         logs = client.read_logs()
     texts = [str(a.data) + str(a.description) for a in artifacts] + [log.message for log in logs]
     assert artifacts and logs and not [t for t in texts if secret in t]
+    # the daily run writes the day's report beside the warehouse and puts its summary in the artifact
+    page = tmp_path / "reports" / "capwatch-report-2025-01-28.html"
+    assert page.is_file() and 'src="data:image/png;base64,' in page.read_text()
+    assert any(
+        a.key == "capwatch-daily"
+        and "## Report for 2025-01-28" in str(a.data)
+        and str(page) in str(a.data)
+        for a in artifacts
+    )
