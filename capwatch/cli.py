@@ -560,6 +560,25 @@ def report(db: str | None, on, out: str, top: int, fmt: str) -> None:
 
 @main.command()
 @_db_option
+def doctor(db: str | None) -> None:
+    """Check the environment: package versions, the DuckDB file and the official CLI (one storage
+    version), the Prefect API, alert channels and their secrets, the SEC User-Agent where SEC is
+    asked. Says what to fix; exit 0 when nothing fails, 3 when something does.
+
+    Example: capwatch doctor
+    """
+    from capwatch.doctor import run_checks
+
+    findings = run_checks(_settings(db_path=db))
+    for f in findings:
+        click.echo(str(f))
+    failed = [f for f in findings if f.level == "FAIL"]
+    click.echo(f"\n{len(findings)} checks: {len(failed)} failed")
+    sys.exit(EXIT_CONFIG if failed else EXIT_OK)
+
+
+@main.command()
+@_db_option
 @click.argument("query")
 @_format_option
 def sql(db: str | None, query: str, fmt: str) -> None:
