@@ -193,6 +193,10 @@ def _report_run(summary, db: Path) -> None:
 
     for line in format_held(summary.held):
         click.echo(f"  {line}")
+    for line in format_held(getattr(summary, "refused", []), label="refused"):
+        click.echo(f"  {line}")
+    for note in getattr(summary, "notes", []):
+        click.echo(f"  note: {note}")
     for m in summary.models:
         click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
     if summary.alerts:

@@ -182,15 +182,25 @@ def held_in_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
     ).fetchall()
 
 
-def format_held(held: list[tuple], limit: int = 10) -> list[str]:
-    """One line per held row, grouped per (ticker, reason kind) when there are many."""
+def refused_in_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
+    """What the raw gate refused in one run (rows that were not loaded, with why):
+    (ticker, date, dataset, reason)."""
+    return con.execute(
+        f"select ticker, date, dataset, reason from quarantine where run_id = {lit(run_id)} "
+        "and coalesce(source, '') not like 'model:%' order by dataset, ticker, date"
+    ).fetchall()
+
+
+def format_held(held: list[tuple], limit: int = 10, label: str = "held") -> list[str]:
+    """One line per held (or refused) row, grouped per (ticker, reason kind) when there are many."""
     if len(held) <= limit:
-        return [f"held: {t} {d} ({ds}): {r}" for t, d, ds, r in held]
+        return [f"{label}: {t} {d} ({ds}): {r}" for t, d, ds, r in held]
     groups: dict[tuple[str, str, str], list] = {}
     for t, d, ds, r in held:
         groups.setdefault((t, ds, r.split(":", 1)[0]), []).append(d)
     return [
-        f"held: {t} ({ds}) {kind}: {len(ds_)} days, {min(ds_)}..{max(ds_)}"
+        f"{label}: {t} ({ds}) {kind}: {len(ds_)} rows, "
+        + (f"{min(x for x in ds_ if x)}..{max(x for x in ds_ if x)}" if any(ds_) else "no date")
         for (t, ds, kind), ds_ in groups.items()
     ]
 

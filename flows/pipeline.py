@@ -36,7 +36,7 @@ from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.dayreport import build_report
 from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
-from capwatch.report import daily_markdown, held_in_run
+from capwatch.report import daily_markdown, held_in_run, refused_in_run
 from capwatch.settings import Settings
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.validate import gate_raw
@@ -157,6 +157,8 @@ class RunSummary:
     held: list[tuple] = field(
         default_factory=list
     )  # (ticker, date, dataset, reason) newly held by the models
+    refused: list[tuple] = field(default_factory=list)  # the same, refused by the raw gate
+    notes: list[str] = field(default_factory=list)  # what was left out on purpose, said plainly
 
     @property
     def rows_inserted(self) -> int:
@@ -228,6 +230,16 @@ def _ingest(
             logger.warning("%s", p)
         if progress:
             update_progress_artifact(progress, progress=100.0 * i / len(plan))
+    if plan:
+        with open_warehouse(settings, read_only=True) as con:
+            summary.refused = refused_in_run(con, summary.run_id)
+    outside = getattr(source, "tickers_outside", None)
+    if outside and (extra := outside(summary.requested)):
+        summary.notes.append(
+            f"{source.name} holds {len(extra)} tickers not asked for; their rows were not loaded: "
+            + ", ".join(extra[:10])
+            + (", ..." if len(extra) > 10 else "")
+        )
 
 
 def _chunks(tickers: list[str], size: int) -> list[list[str]]:

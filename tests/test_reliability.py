@@ -240,6 +240,31 @@ def test_bad_cells_refuse_their_rows_only_and_name_file_line_ticker_column(share
     ]
 
 
+def test_the_run_names_each_refused_row_and_the_tickers_it_left_out(
+    prefect_harness, shared_dir, tmp_path
+):
+    market = _market(
+        shared_dir, tmp_path, tickers=("NVDA", "ORCL", "AAPL"), start="2024-09-09", end="2024-09-20"
+    )
+    prices = pd.read_csv(market / "prices.csv", dtype=str)
+    nvda = prices.index[prices.ticker == "NVDA"]
+    prices.loc[nvda[1], "close"] = "1,234.50"
+    prices.to_csv(market / "prices.csv", index=False)
+    res = _backfill(
+        tmp_path / "w.duckdb", market, start="2024-09-09", end="2024-09-20", tickers="NVDA,ORCL"
+    )
+    assert res.exit_code == 1, res.output  # partial: a row was refused
+    day = prices.loc[nvda[1], "date"]
+    assert (
+        f"  refused: NVDA {day} (prices_daily): prices.csv line {nvda[1] + 2}: "
+        "close '1,234.50' is not a number" in res.output.splitlines()
+    )
+    assert (
+        f"  note: csv:{market} holds 1 tickers not asked for; their rows were not loaded: AAPL"
+        in res.output.splitlines()
+    )
+
+
 def test_a_file_missing_a_column_is_named_and_the_other_files_still_land(shared_dir, tmp_path):
     from capwatch.extract.csv import CsvSource
 

@@ -137,6 +137,8 @@ class WithCounts:
     def __init__(self, prices: Source, counts: Source):
         self.prices, self.counts = prices, counts
         self.name = prices.name  # the source of the prices, splits and dividends
+        if hasattr(prices, "tickers_outside"):
+            self.tickers_outside = prices.tickers_outside
 
     def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
         out = self.prices.fetch(tickers, start, end)

@@ -38,6 +38,11 @@ class CsvSource:
             self._cache[file.name] = _typed(file, self.directory)
         return self._cache[file.name]
 
+    def tickers_outside(self, requested: list[str]) -> list[str]:
+        """Tickers the files hold that ``requested`` does not name (left out, said by the run)."""
+        rows, _, _ = self._read(CSV_PRICES)
+        return sorted(set(rows["ticker"].dropna()) - {str(t).strip().upper() for t in requested})
+
     def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
         wanted = set(tickers)
         lo, hi = pd.Timestamp(start), pd.Timestamp(end)
