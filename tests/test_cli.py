@@ -336,3 +336,28 @@ def test_ticker_finds_the_company_by_any_listing_or_its_name(tmp_path, prefect_h
     expected = -(5_800_000_000 + 860_000_000) * 20.0 - 5_450_000_000 * 20.2
     assert rows[0]["change_usd"] == pytest.approx(expected)
     duckdb.connect(str(db), read_only=True).close()
+
+
+def _readme_queries() -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("**Example queries**") :]
+    section = section[: section.index("\n## ")]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_has_example_queries():
+    assert len(_readme_queries()) >= 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query", _readme_queries(), ids=lambda q: q.splitlines()[0][3:40])
+def test_readme_example_queries_run_on_the_shared_data(full_history, query):
+    """The README's SQL interface examples, run as a user would: each returns rows."""
+    import duckdb
+
+    con = duckdb.connect(str(full_history), read_only=True)
+    rows = con.execute(query).fetchall()
+    con.close()
+    assert rows, query
+    if "2025-01-27" in query and "largest_losses" in query:
+        assert rows[0][0] == "NVDA" and round(rows[0][2], 1) == -592.7
