@@ -555,3 +555,16 @@ def test_workers_share_sec_budget_through_a_prefect_global_rate_limit(prefect_ha
         _client(adapter, prefect_rate_limit="sec-missing").get(
             "https://www.sec.gov/files/company_tickers.json"
         )
+
+
+def test_sec_down_or_refusing_never_stops_the_prices(shared_dir):
+    """SEC unreachable (or answering 403) is a problem per ticker; the price source's rows land."""
+    adapter = OfflineSec(SecArchive([]), faults={"company_tickers": [403]})
+    source = WithCounts(CsvSource(shared_dir), SecSource(_client(adapter)))
+    out = source.fetch(["NVDA", "ORCL"], date(2025, 1, 2), date(2025, 1, 31))
+    assert set(out.prices["ticker"]) == {"NVDA", "ORCL"} and len(out.prices) == 40
+    assert [p.ticker for p in out.problems] == ["NVDA", "ORCL"]
+    assert out.problems[0].dataset == "shares_outstanding"
+    assert "sec: SEC refused https://www.sec.gov/files/company_tickers.json (HTTP 403)" in str(
+        out.problems[0]
+    )

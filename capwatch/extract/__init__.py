@@ -142,7 +142,16 @@ class WithCounts:
 
     def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
         out = self.prices.fetch(tickers, start, end)
-        counted = self.counts.fetch(tickers, start, end)
+        try:
+            counted = self.counts.fetch(tickers, start, end)
+        except Exception as exc:  # noqa: BLE001 - SEC down or refusing: the prices still land
+            if not isinstance(exc, (SourceUnreachable, RuntimeError)):
+                raise
+            counted = Extracted(
+                problems=[
+                    Problem(t, "shares_outstanding", f"{self.counts.name}: {exc}") for t in tickers
+                ]
+            )
         frames = [f for f in (out.shares, counted.shares) if len(f)]
         if frames:
             out.shares = pd.concat(frames, ignore_index=True)
