@@ -657,6 +657,115 @@ def demo(db: str, tickers: int) -> None:
     )
 
 
+@main.group(invoke_without_command=True)
+@_db_option
+@click.option("--all", "everyone", is_flag=True, help="Also the tickers that left, with why.")
+@_format_option
+@click.pass_context
+def universe(ctx, db: str | None, everyone: bool, fmt: str) -> None:
+    """The tickers capwatch tracks, point in time (list, add, remove, sync from SEC's file).
+
+    Without a synced universe, runs use capwatch/universe.toml (or CAPWATCH_TICKERS).
+
+    Example: capwatch universe --all --format csv
+    """
+    ctx.obj = db
+    if ctx.invoked_subcommand is not None:
+        return
+    from capwatch.output import render
+    from capwatch.universe import MEMBER_COLUMNS, members
+
+    settings = _settings(db_path=db)
+    with _read_only(settings) as con:
+        rows = members(con, everyone)
+    if not rows and fmt == "table":
+        click.echo(
+            f"no synced universe in {settings.db_path}: runs use the default universe "
+            f"({len(settings.tickers)} tickers, capwatch/universe.toml); `capwatch universe sync` builds one"
+        )
+        return
+    click.echo(render(MEMBER_COLUMNS, rows, fmt))
+
+
+def _universe_write(ctx):
+    from capwatch.warehouse import open_warehouse
+
+    settings = _settings(db_path=ctx.obj)
+    return settings, open_warehouse(settings)
+
+
+@universe.command("sync")
+@click.option(
+    "--source",
+    "sec_source",
+    default="sec",
+    show_default=True,
+    help="sec (SEC's company_tickers_exchange.json; needs CAPWATCH_SEC_USER_AGENT), or "
+    "replay:demo / replay:csv:DIR (offline).",
+)
+@click.pass_context
+def universe_sync(ctx, sec_source: str) -> None:
+    """Build the US common-stock universe from SEC's company tickers/exchange file: new listings
+    join, listings no longer there leave (with why), funds, warrants, units, rights, preferreds and
+    OTC names are left out (README, "Universe").
+
+    Example: capwatch universe sync
+    """
+    from capwatch.extract import make_counts_source
+    from capwatch.universe import EXCHANGE_URL, parse_exchange_file, sync
+
+    settings = _settings(db_path=ctx.obj, shares_source=sec_source)
+    try:
+        source = make_counts_source(settings, sec_source)
+        listings = parse_exchange_file(source.client.get_json(EXCHANGE_URL))
+    except (SettingsError, ValueError) as exc:
+        _fail(str(exc))
+    settings, opened = _universe_write(ctx)
+    with opened as con:
+        result = sync(con, listings, date.today())
+    click.echo(str(result))
+    for ticker, why in result.left:
+        click.echo(f"  left: {ticker}: {why}")
+
+
+@universe.command("add")
+@click.argument("tickers", nargs=-1, required=True)
+@click.pass_context
+def universe_add(ctx, tickers: tuple[str, ...]) -> None:
+    """Add tickers to the universe by hand.
+
+    Example: capwatch universe add NVDA AVGO
+    """
+    from capwatch.symbols import InvalidSymbol, check_symbol
+    from capwatch.universe import add
+
+    try:
+        symbols = [check_symbol(t) for t in tickers]
+    except InvalidSymbol as exc:
+        _fail(str(exc))
+    _, opened = _universe_write(ctx)
+    with opened as con:
+        new = add(con, symbols, date.today())
+    click.echo(f"added {len(new)}: {', '.join(new) or 'none (all were members)'}")
+
+
+@universe.command("remove")
+@click.argument("tickers", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why it leaves (kept with the ticker).")
+@click.pass_context
+def universe_remove(ctx, tickers: tuple[str, ...], reason: str) -> None:
+    """Take tickers out of the universe (their history stays, and backfills still cover them).
+
+    Example: capwatch universe remove XYZ --reason "acquired by ABC"
+    """
+    from capwatch.universe import remove
+
+    _, opened = _universe_write(ctx)
+    with opened as con:
+        gone = remove(con, [t.strip().upper() for t in tickers], date.today(), reason)
+    click.echo(f"removed {len(gone)}: {', '.join(gone) or 'none (none were members)'}")
+
+
 @main.group()
 def alerts() -> None:
     """Alert events and their deliveries (rules and channels: capwatch/alerts/alerts.toml)."""

@@ -33,6 +33,9 @@ class Settings:
     # "replay:csv:DIR" (the real yfinance code fed Yahoo-shaped responses built offline: demo, tests).
     source: str = "yahoo"
     tickers: tuple[str, ...] = field(default_factory=lambda: tuple(default_universe()))
+    # True when the tickers were named (CAPWATCH_TICKERS, --tickers): then they are the run's
+    # universe; else the warehouse's synced universe (capwatch universe), if it has one.
+    tickers_explicit: bool = False
     # On an empty warehouse the daily flow first backfills this many years.
     history_years: int = 5
     # The daily flow re-fetches this many calendar days before the newest stored date, so late
@@ -96,6 +99,8 @@ class Settings:
             clean["db_path"] = Path(str(clean["db_path"]))
         if "tickers" in clean:
             clean["tickers"] = tuple(clean["tickers"])  # type: ignore[arg-type]
+        if "tickers" in clean or "tickers" in env:
+            clean["tickers_explicit"] = True
         settings = replace(cls(), **{**env, **clean})  # type: ignore[arg-type]
         settings.check()
         return settings

@@ -39,6 +39,7 @@ from capwatch.load import LoadResult, load_batch
 from capwatch.report import daily_markdown, held_in_run, refused_in_run
 from capwatch.settings import Settings
 from capwatch.transform import ModelRun, build_and_gate
+from capwatch.universe import backfill_tickers, current_tickers
 from capwatch.validate import gate_raw
 from capwatch.warehouse import open_warehouse
 
@@ -242,6 +243,17 @@ def _ingest(
         )
 
 
+def _universe(con, settings: Settings, ever: bool) -> list[str]:
+    """The run's tickers: those named (--tickers, CAPWATCH_TICKERS); else the warehouse's synced
+    universe (``capwatch universe``: every ticker ever a member for a backfill, today's members
+    for the daily run); else the default universe (capwatch/universe.toml)."""
+    if not settings.tickers_explicit:
+        members = backfill_tickers(con) if ever else current_tickers(con)
+        if members:
+            return members
+    return list(settings.tickers)
+
+
 def _chunks(tickers: list[str], size: int) -> list[list[str]]:
     return [tickers[i : i + size] for i in range(0, len(tickers), size)]
 
@@ -286,8 +298,10 @@ def backfill(
         raise ValueError(f"backfill: start {start} is after end {end}")
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
-    good, bad = split_valid_symbols(list(settings.tickers))
-    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=list(settings.tickers))
+    with open_warehouse(settings) as con:
+        universe = _universe(con, settings, ever=True)
+    good, bad = split_valid_symbols(universe)
+    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=universe)
     for p in bad:
         logger.error("%s", p)
     with open_warehouse(settings) as con:
@@ -356,8 +370,10 @@ def daily(
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     today = today or ny_today()
-    good, bad = split_valid_symbols(list(settings.tickers))
-    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=list(settings.tickers))
+    with open_warehouse(settings) as con:
+        universe = _universe(con, settings, ever=False)
+    good, bad = split_valid_symbols(universe)
+    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=universe)
     with open_warehouse(settings) as con:
         newest = dict(
             con.execute(

@@ -53,6 +53,19 @@ UNDECLARED_TOOL_PAGE = (
 )
 
 
+# Listings of SEC's exchange file that are not common stocks (shapes of the real file's rows).
+OTHER_LISTINGS = [
+    (1_064_642, "SPDR S&P 500 ETF TRUST", "SPY", "NYSE"),
+    (1_100_663, "iShares Trust", "IVV", "NYSE"),
+    (1_500_001, "Acme Acquisition Corp", "ACMEW", "Nasdaq"),
+    (1_500_001, "Acme Acquisition Corp", "ACMEU", "Nasdaq"),
+    (1_500_002, "Big Bank Corp", "BIGB-PA", "NYSE"),
+    (1_500_003, "Over The Counter Holdings Inc", "OTCH", "OTC"),
+    (1_500_004, "Unlisted Registrant LLC", "UNLS", None),
+    (1_500_005, "Closed End Income Fund", "CEIF", "NYSE"),
+]
+
+
 @dataclass
 class ReplayFiling:
     """A periodic filing and the cover counts it states."""
@@ -84,10 +97,18 @@ class ReplayCompany:
 class SecArchive:
     """What EDGAR holds for some companies, answered as EDGAR answers it."""
 
-    def __init__(self, companies: list[ReplayCompany], recent_since: date | None = None):
+    def __init__(
+        self,
+        companies: list[ReplayCompany],
+        recent_since: date | None = None,
+        other_listings: list[tuple[int, str, str, str | None]] | None = None,
+    ):
         self.companies = {c.cik: c for c in companies}
         # Filings before this date are on an older submissions page, not in "recent".
         self.recent_since = recent_since
+        # Listings in the exchange file that are not companies' common stock: (cik, name,
+        # ticker, exchange) -- funds, warrants, preferreds, OTC names, as on SEC's real file.
+        self.other_listings = other_listings if other_listings is not None else OTHER_LISTINGS
 
     # -- JSON documents
     def company_tickers(self) -> dict:
@@ -97,6 +118,15 @@ class SecArchive:
                 rows[str(i)] = {"cik_str": c.cik, "ticker": t, "title": c.name}
                 i += 1
         return rows
+
+    def company_tickers_exchange(self) -> dict:
+        rows = [
+            [c.cik, c.name, t, "Nasdaq" if (c.cik + i) % 2 else "NYSE"]
+            for c in self.companies.values()
+            for i, t in enumerate(c.tickers)
+        ]
+        rows += [list(r) for r in self.other_listings]
+        return {"fields": ["cik", "name", "ticker", "exchange"], "data": rows}
 
     def _columns(self, c: ReplayCompany, filings: list[ReplayFiling]) -> dict:
         # Noise the client must skip: current reports and insider forms between the reports.
@@ -387,6 +417,8 @@ class OfflineSec(BaseAdapter):
         js = "application/json"
         if url == "https://www.sec.gov/files/company_tickers.json":
             return json.dumps(a.company_tickers()).encode(), js
+        if url == "https://www.sec.gov/files/company_tickers_exchange.json":
+            return json.dumps(a.company_tickers_exchange()).encode(), js
         m = re.fullmatch(r"https://data\.sec\.gov/submissions/CIK(\d{10})\.json", url)
         if m and int(m.group(1)) in a.companies:
             return json.dumps(a.submissions(int(m.group(1)))).encode(), js
