@@ -48,6 +48,12 @@ class Settings:
     yahoo_concurrency: int = 4
     yahoo_retries: int = 4
     yahoo_backoff_seconds: float = 1.0
+    # Requests per second to Yahoo for the whole process (None: no limit beyond the concurrency;
+    # the offline replay is never limited unless this is set), and optionally the name of a
+    # Prefect global rate limit every worker shares (`prefect gcl create yahoo-requests --limit 4
+    # --slot-decay-per-second 4`).
+    yahoo_rate: float | None = None
+    yahoo_prefect_rate_limit: str | None = None
     # Seconds the replay source waits per request: a slow network, for resume and kill tests.
     replay_latency: float = 0.0
     # DuckDB's memory cap for capwatch's connections, e.g. "1GB"; None = DuckDB's default (80 % of
@@ -121,6 +127,8 @@ class Settings:
             )
         check_source(self.source)
         check_shares_source(self.shares_source)
+        if self.yahoo_rate is not None and self.yahoo_rate <= 0:
+            raise SettingsError(f"CAPWATCH_YAHOO_RATE={self.yahoo_rate}: must be more than 0")
         if self.sec_rate is not None and not 0 < self.sec_rate <= 10:
             raise SettingsError(
                 f"CAPWATCH_SEC_RATE={self.sec_rate}: SEC allows at most 10 requests per second "
@@ -229,6 +237,8 @@ _ENV = {
     "yahoo_concurrency": _int,
     "yahoo_retries": _int,
     "yahoo_backoff_seconds": _float,
+    "yahoo_rate": _float,
+    "yahoo_prefect_rate_limit": str.strip,
     "replay_latency": _float,
     "duckdb_memory_limit": str.strip,
     "lock_wait_seconds": _float,

@@ -568,3 +568,29 @@ def test_sec_down_or_refusing_never_stops_the_prices(shared_dir):
     assert "sec: SEC refused https://www.sec.gov/files/company_tickers.json (HTTP 403)" in str(
         out.problems[0]
     )
+
+
+def test_yahoo_requests_share_one_paced_budget(shared_frames, offline_yahoo, prefect_harness):
+    """CAPWATCH_YAHOO_RATE paces every Yahoo request (history and share series) through the
+    process's limiter; CAPWATCH_YAHOO_PREFECT_RATE_LIMIT names a Prefect limit shared by workers."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    source, _ = offline_yahoo(shared_frames, rate=4)
+    assert source.limiter.interval == 0.25
+    now = [0.0]
+    source.limiter = RateLimiter(
+        4, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)
+    )
+    out = source.fetch(["NVDA", "ORCL", "AAPL"], date(2025, 1, 2), date(2025, 1, 31))
+    assert len(out.prices) == 60 and source.requests == 6
+    assert now[0] == pytest.approx(5 * 0.25)  # six requests, evenly spaced at 4 per second
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="yahoo-test", limit=4, slot_decay_per_second=4.0)
+        )
+    shared, _ = offline_yahoo(shared_frames, prefect_rate_limit="yahoo-test")
+    assert len(shared.fetch(["NVDA"], date(2025, 1, 2), date(2025, 1, 31)).prices) == 20
+    missing, _ = offline_yahoo(shared_frames, prefect_rate_limit="no-such-limit", retries=0)
+    out = missing.fetch(["NVDA"], date(2025, 1, 2), date(2025, 1, 31))
+    assert out.prices.empty and "no-such-limit" in str(out.problems[0])

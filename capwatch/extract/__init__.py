@@ -210,6 +210,8 @@ def _price_source(settings: Settings, spec: str | None = None, session=None) -> 
         concurrency=settings.yahoo_concurrency,
         retries=settings.yahoo_retries,
         backoff_seconds=settings.yahoo_backoff_seconds,
+        rate=settings.yahoo_rate,
+        prefect_rate_limit=settings.yahoo_prefect_rate_limit,
     )
     if spec.startswith("replay:"):
         from capwatch.replay import replay_session

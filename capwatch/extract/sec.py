@@ -45,6 +45,7 @@ import pandas as pd
 import requests
 
 from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreachable
+from capwatch.ratelimit import RateLimiter, pace, process_limiter
 from capwatch.settings import check_user_agent
 
 log = logging.getLogger(__name__)
@@ -76,39 +77,6 @@ class SecRefused(SecError):
 
 class SecNotFound(SecError):
     """404: no such document (a CIK without XBRL facts, a filing without the named document)."""
-
-
-class RateLimiter:
-    """At most ``per_second`` acquisitions per second, spaced evenly, shared by all threads."""
-
-    def __init__(self, per_second: float, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.clock, self.sleep = clock, sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Wait for the next slot; returns the seconds waited."""
-        with self._lock:
-            now = self.clock()
-            at = max(now, self._next)
-            self._next = at + self.interval
-        wait = at - now
-        if wait > 0:
-            self.sleep(wait)
-        return wait
-
-
-_LIMITERS: dict[float, RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def process_limiter(per_second: float) -> RateLimiter:
-    """The one limiter of this process for this rate: every SecClient in it shares the budget."""
-    with _LIMITERS_LOCK:
-        if per_second not in _LIMITERS:
-            _LIMITERS[per_second] = RateLimiter(per_second)
-        return _LIMITERS[per_second]
 
 
 @dataclass
@@ -155,7 +123,7 @@ class SecClient:
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.session = session or requests.Session()
-        self.limiter = limiter or (process_limiter(rate) if rate > 0 else None)
+        self.limiter = limiter or (process_limiter("sec", rate) if rate > 0 else None)
         self.prefect_rate_limit = prefect_rate_limit
         self.sleep = sleep
         self.stats = ClientStats()
@@ -198,16 +166,9 @@ class SecClient:
             os.replace(tmp, path)
 
     def _pace(self) -> None:
-        if self.prefect_rate_limit:
-            # Several workers on several machines share SEC's budget through a Prefect global
-            # concurrency limit with slot decay (README, "SEC EDGAR": `prefect gcl create ...`).
-            from prefect.concurrency.sync import rate_limit
-
-            rate_limit(self.prefect_rate_limit, occupy=1, strict=True)
-        if self.limiter:
-            waited = self.limiter.acquire()
-            with self._stats_lock:
-                self.stats.waited_seconds += waited
+        waited = pace(self.limiter, self.prefect_rate_limit)
+        with self._stats_lock:
+            self.stats.waited_seconds += waited
 
     def _count(self, **kw: int) -> None:
         with self._stats_lock:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreachable, to_as_traded
+from capwatch.ratelimit import pace, process_limiter
 
 log = logging.getLogger("capwatch.extract")
 
@@ -104,11 +105,19 @@ class YahooSource:
         retries: int = 4,
         backoff_seconds: float = 1.0,
         today: Callable[[], date] | None = None,
+        rate: float | None = None,
+        prefect_rate_limit: str | None = None,
     ):
         self.session = session
         self.concurrency = max(1, concurrency)
         self.retries = retries
         self.backoff_seconds = backoff_seconds
+        # Every request to Yahoo (a history, a share series) takes a slot of one budget: the
+        # process's (``rate`` per second, all threads) and, when named, a Prefect global rate
+        # limit shared by every worker (capwatch.ratelimit).
+        self.limiter = process_limiter("yahoo", rate) if rate else None
+        self.prefect_rate_limit = prefect_rate_limit
+        self.requests = 0
         self.today = today or (lambda: datetime.now(UTC).date())
         self._yf = _yfinance()
 
@@ -140,11 +149,16 @@ class YahooSource:
                 time.sleep(delay)
                 attempt += 1
 
+    def _pace(self) -> None:
+        pace(self.limiter, self.prefect_rate_limit)
+        self.requests += 1  # (a race between threads can only undercount this statistic)
+
     def _history(self, ticker: str, start: date) -> pd.DataFrame:
         # Ask up to today, not just `end`: the response then carries every split after `start`,
         # which is what Yahoo's adjustment of the prices used. And ask from as far back as the
         # share counts reach, so a split between an older count and `start` is known too.
         t = self._yf.Ticker(ticker, session=self.session)
+        self._pace()
         hist = t.history(
             start=(start - SHARES_LOOKBACK).isoformat(),
             end=(self.today() + timedelta(days=1)).isoformat(),
@@ -163,6 +177,7 @@ class YahooSource:
 
     def _shares(self, ticker: str, start: date, end: date):
         t = self._yf.Ticker(ticker, session=self.session)
+        self._pace()
         return t.get_shares_full(
             start=(start - SHARES_LOOKBACK).isoformat(), end=(end + timedelta(days=1)).isoformat()
         )
