@@ -88,7 +88,7 @@ def to_table(columns: list[str], rows: list[tuple]) -> str:
     text = [[_cell(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(t[i]) for t in text]) for i, c in enumerate(columns)]
     numeric = [
-        all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and rows
+        bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
         for i in range(len(columns))
     ]
 
