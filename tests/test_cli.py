@@ -361,3 +361,23 @@ def test_readme_example_queries_run_on_the_shared_data(full_history, query):
     assert rows, query
     if "2025-01-27" in query and "largest_losses" in query:
         assert rows[0][0] == "NVDA" and round(rows[0][2], 1) == -592.7
+
+
+def test_sql_literals_carry_any_text_and_json_csv_keep_types():
+    import json as _json
+    from datetime import date as _date
+
+    import duckdb
+
+    from capwatch.output import lit, to_csv, to_json
+
+    con = duckdb.connect()
+    for text in ("O'Neil", "x'); drop table t; --", "Ünïcode ' \\ \" %"):
+        assert con.execute(f"select {lit(text)}").fetchone()[0] == text
+    assert con.execute(f"select {lit(_date(2025, 1, 27))}").fetchone()[0] == _date(2025, 1, 27)
+    rows = [(1, 2.5, None, _date(2025, 1, 27), "a,b", [1, 2])]
+    cols = ["i", "f", "n", "d", "s", "l"]
+    assert _json.loads(to_json(cols, rows)) == [
+        {"i": 1, "f": 2.5, "n": None, "d": "2025-01-27", "s": "a,b", "l": [1, 2]}
+    ]
+    assert to_csv(cols, rows) == 'i,f,n,d,s,l\n1,2.5,,2025-01-27,"a,b","[1, 2]"'
