@@ -128,6 +128,7 @@ def step_bare(data: Path, db: Path) -> dict:
         "insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from frame_splits"
     )
     con.execute("""insert or replace into shares_outstanding
+                       (ticker, share_class, as_of, shares, reported_date, source, loaded_at, run_id)
                    select ticker, share_class, as_of::date, shares::bigint, reported_date::date, 'bench', now(), 'r' from frame_shares""")
     t2 = time.perf_counter()
     run_models(con)
