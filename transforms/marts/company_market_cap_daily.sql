@@ -9,7 +9,7 @@
    single-class company's count is traced in market_cap_daily.
    market_cap_at_prev_close = today's shares (same classes, same method) at each listing's previous
    close put on today's split basis: the base company_daily_moves measures the market move from. */
-with series_days as (
+with series_prices as (
     select
         s.company,
         s.count_ticker,
@@ -20,13 +20,26 @@ with series_days as (
         p.date,
         p.close,
         p.prev_close_on_basis,
-        -- the company's splits (its count ticker's): a split divides every class alike, and a
-        -- listing's own split rows may be missing from a vendor file (GOOG's 2022 20-for-1)
-        coalesce(si.cum_factor, 1.0) as price_split_factor
+        p.price_split_factor
     from stg_count_series as s
     join stg_prices as p on p.ticker = s.price_ticker
-    asof left join stg_split_index as si on si.ticker = s.count_ticker and p.date >= si.date
     where p.date >= __since__
+),
+
+-- A class priced on another listing (Alphabet C at GOOG) is put on the price basis with the
+-- company's splits (its count ticker's): a split divides every class alike, and a listing's own
+-- split rows may be missing from a vendor file (GOOG's 2022 20-for-1). Only those few rows are
+-- joined; every other series keeps its own listing's factor.
+other_listing as (
+    select x.* replace (coalesce(si.cum_factor, 1.0) as price_split_factor)
+    from (select * from series_prices where price_ticker <> count_ticker) as x
+    asof left join stg_split_index as si on si.ticker = x.count_ticker and x.date >= si.date
+),
+
+series_days as (
+    select * from series_prices where price_ticker = count_ticker
+    union all by name
+    select * from other_listing
 ),
 
 valued as (

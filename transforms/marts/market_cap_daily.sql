@@ -15,21 +15,26 @@ with listing_series as (
     where is_listing
 ),
 
-priced as (
-    select
-        p.* replace (
-            -- the company's splits (its count ticker's): a split divides every class alike, and a
-            -- listing's own split rows may be missing from a vendor file (GOOG's 2022 20-for-1)
-            coalesce(si.cum_factor, case when s.count_ticker is null or s.count_ticker = p.ticker then p.price_split_factor end, 1.0)
-                as price_split_factor
-        ),
-        s.count_ticker,
-        s.share_class,
-        coalesce(s.price_multiplier, 1.0) as price_multiplier
+joined as (
+    select p.*, s.count_ticker, s.share_class, coalesce(s.price_multiplier, 1.0) as price_multiplier
     from stg_prices as p
     left join listing_series as s on p.ticker = s.ticker
-    asof left join stg_split_index as si on si.ticker = s.count_ticker and p.date >= si.date
     where p.date >= __since__
+),
+
+-- A listing whose class is counted under another ticker (GOOG: Alphabet's class C, counted under
+-- GOOGL) is put on the price basis with the company's splits: a split divides every class alike,
+-- and a listing's own split rows may be missing from a vendor file (GOOG's 2022 20-for-1).
+other_listing as (
+    select x.* replace (coalesce(si.cum_factor, 1.0) as price_split_factor)
+    from (select * from joined where count_ticker <> ticker) as x
+    asof left join stg_split_index as si on si.ticker = x.count_ticker and x.date >= si.date
+),
+
+priced as (
+    select * from joined where count_ticker is null or count_ticker = ticker
+    union all by name
+    select * from other_listing
 ),
 
 with_count as (
