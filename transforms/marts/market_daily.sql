@@ -13,11 +13,13 @@ with moves as (
 final as (
     select
         date,
-        -- sums in a fixed order: floating-point addition is not associative, and the same data
-        -- must give the same table however the engine splits the work
-        sum(market_cap order by company) as total_market_cap,
-        sum(change_usd order by company) as change_usd,
-        100 * sum(change_usd order by company) / sum(market_cap - change_usd order by company) as change_pct,
+        -- exact sums (to the cent, as DECIMAL): floating-point addition is not associative, and
+        -- the same data must give the same table however the engine splits the work; unlike an
+        -- ordered sum, this streams (no buffering of every row of a day)
+        sum(market_cap::decimal(38, 2))::double as total_market_cap,
+        sum(change_usd::decimal(38, 2))::double as change_usd,
+        100 * sum(change_usd::decimal(38, 2))::double
+            / sum((market_cap - change_usd)::decimal(38, 2))::double as change_pct,
         count(change_usd) as companies,
         count(*) filter (where change_usd < 0) as companies_down,
         count(*) filter (where change_pct <= -5) as down_5_pct,
