@@ -170,9 +170,13 @@ def run_models(
                     f"select count(*) from {target} where date >= ?", [since]
                 ).fetchone()[0]
             else:
-                con.execute(
-                    f"create or replace table {target} as\n{rename_models(model.select(_EPOCH), names, suffix)}"
-                )
+                select = rename_models(model.select(_EPOCH), names, suffix)
+                if model.incremental:
+                    # Stored in date order: an incremental build then deletes and appends only the
+                    # last row groups, and its commit (checkpoint) costs the days changed, not the
+                    # whole history (measured: 1.05 s -> 0.3 s at 25 years x 500 tickers).
+                    select = f"select * from (\n{select}\n) order by date"
+                con.execute(f"create or replace table {target} as\n{select}")
                 (rows,) = con.execute(f"select count(*) from {target}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
         if check is not None:

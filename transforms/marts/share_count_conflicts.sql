@@ -3,7 +3,14 @@
    than 0.5 % apart. capwatch never averages them: the share model uses one (stg_shares_checked:
    a filed count before an undated one, SEC's filing before another source's copy), named in
    used_source; `counts` lists what each source said (its newest filing for that date). */
-with per_source as (
+with several as (  -- only dates stated by more than one source (usually none): cheap to find
+    select ticker, share_class, as_of
+    from shares_outstanding
+    group by ticker, share_class, as_of
+    having count(distinct source) > 1
+),
+
+per_source as (
     select
         ticker,
         share_class,
@@ -13,6 +20,7 @@ with per_source as (
         max(reported_date) as reported_date,
         max_by(nullif(accession, ''), coalesce(reported_date, as_of)) as accession
     from shares_outstanding
+    semi join several using (ticker, share_class, as_of)
     group by ticker, share_class, as_of, source
 ),
 
