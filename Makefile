@@ -14,7 +14,7 @@ demo: install
 run: install
 	$(UV) run capwatch run
 
-# The fast lane (about 2 min): everything but the tests marked slow.
+# The fast lane (about 3 min): everything but the tests marked slow.
 test: install
 	$(UV) run pytest -q
 
