@@ -23,7 +23,8 @@ def main() -> None:
     import yfinance as yf
 
     from capwatch.calendar import trading_days
-    from capwatch.replay.yahoo import MarketFrames, OfflineYahoo, offline_session
+    from capwatch.replay import offline_session
+    from capwatch.replay.yahoo import MarketFrames, OfflineYahoo
 
     warnings.filterwarnings("ignore")
     try:

@@ -171,8 +171,9 @@ def step_extract(tickers: int = 20) -> dict:
     import yfinance as yf
 
     from capwatch.extract.yahoo import YahooSource
+    from capwatch.replay import offline_session
     from capwatch.replay.market import generate_market
-    from capwatch.replay.yahoo import OfflineYahoo, offline_session
+    from capwatch.replay.yahoo import OfflineYahoo
 
     yf.set_tz_cache_location(tempfile.mkdtemp())
     market = generate_market(

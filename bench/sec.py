@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from capwatch.extract.sec import RateLimiter, SecClient, SecSource
-from capwatch.replay.sec import OfflineSec, archive_from_csv, offline_sec_session
+from capwatch.replay import offline_session
+from capwatch.replay.sec import OfflineSec, archive_from_csv
 from capwatch.settings import default_universe
 
 UA = "capwatch benchmark bench@example.com"
@@ -38,7 +39,7 @@ def run(
     archive = archive_from_csv(source_dir)
     adapter = OfflineSec(archive, max_per_second=10)  # SEC's own limit, enforced by the fake
     client = SecClient(
-        UA, session=offline_sec_session(adapter), cache_dir=cache, limiter=RateLimiter(rate)
+        UA, session=offline_session(adapter), cache_dir=cache, limiter=RateLimiter(rate)
     )
     t0 = time.perf_counter()
     out = SecSource(client).fetch(tickers, start, end)

@@ -57,7 +57,8 @@ def _yfinance_offline(tmp_path_factory):
 def offline_yahoo():
     """Build a YahooSource whose yfinance requests are answered offline from frames."""
     from capwatch.extract.yahoo import YahooSource
-    from capwatch.replay.yahoo import OfflineYahoo, offline_session
+    from capwatch.replay import offline_session
+    from capwatch.replay.yahoo import OfflineYahoo
 
     def make(frames, faults=None, fail_times=None, **kw):
         adapter = OfflineYahoo(frames, faults=faults, fail_times=fail_times)

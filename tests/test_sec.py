@@ -27,13 +27,13 @@ from capwatch.extract.sec import (
     share_class_of,
 )
 from capwatch.load import load_batch
+from capwatch.replay import offline_session
 from capwatch.replay.sec import (
     OfflineSec,
     ReplayCompany,
     ReplayFiling,
     SecArchive,
     archive_from_csv,
-    offline_sec_session,
 )
 from capwatch.settings import Settings, SettingsError
 from capwatch.transform import run_models
@@ -46,7 +46,7 @@ CIK = 1_234_567
 
 def _client(adapter: OfflineSec, **kw) -> SecClient:
     kw.setdefault("rate", 0)
-    return SecClient(UA, session=offline_sec_session(adapter), **kw)
+    return SecClient(UA, session=offline_session(adapter), **kw)
 
 
 def _filing(seq, form, filed, as_of, counts, layout="inline", scale=0):
@@ -150,7 +150,7 @@ def test_sec_refuses_to_start_without_a_user_agent(monkeypatch, tmp_path):
 
 def test_sec_answers_403_to_an_undeclared_tool_and_the_client_says_why():
     adapter = OfflineSec(SecArchive([]))
-    plain = offline_sec_session(adapter)
+    plain = offline_session(adapter)
     assert plain.get("https://www.sec.gov/files/company_tickers.json").status_code == 403
     adapter.faults = {"company_tickers": [403]}
     with pytest.raises(SecRefused, match="403.*User-Agent"):

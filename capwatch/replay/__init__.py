@@ -9,11 +9,20 @@ benchmark. Production code reaches it only when a user names a ``replay:`` sourc
 from __future__ import annotations
 
 import requests
+from requests.adapters import BaseAdapter
+
+
+def offline_session(adapter: BaseAdapter) -> requests.Session:
+    """A requests Session whose traffic is answered by ``adapter`` (OfflineYahoo, OfflineSec)."""
+    session = requests.Session()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def replay_session(spec: str, latency: float = 0.0) -> requests.Session:
     """A yfinance session answered offline: ``demo`` (the generated market) or ``csv:DIR``."""
-    from capwatch.replay.yahoo import OfflineYahoo, frames_from_csv, offline_session
+    from capwatch.replay.yahoo import OfflineYahoo, frames_from_csv
 
     if spec == "demo":
         from capwatch.replay.market import generate_market

@@ -453,13 +453,6 @@ class OfflineSec(BaseAdapter):
         pass
 
 
-def offline_sec_session(adapter: OfflineSec) -> requests.Session:
-    session = requests.Session()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 def replay_sec_session(spec: str) -> requests.Session:
     """The SEC client's session for ``replay:demo`` or ``replay:csv:DIR``."""
     if spec == "demo":
@@ -470,7 +463,9 @@ def replay_sec_session(spec: str) -> requests.Session:
         archive = archive_from_csv(spec[4:])
     else:
         raise ValueError(f"replay SEC source {spec!r}: use replay:demo or replay:csv:DIR")
-    return offline_sec_session(OfflineSec(archive))
+    from capwatch.replay import offline_session
+
+    return offline_session(OfflineSec(archive))
 
 
 # -- archives -------------------------------------------------------------------------------------

@@ -344,14 +344,6 @@ class OfflineYahoo(BaseAdapter):
         pass
 
 
-def offline_session(adapter: OfflineYahoo) -> requests.Session:
-    """A requests Session whose https traffic is answered by ``adapter``."""
-    session = requests.Session()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 def frames_from_csv(directory: str | Path) -> MarketFrames:
     """Yahoo's view of a market laid out as ``../shared/marketdata`` (prices already on Yahoo's basis)."""
     d = Path(directory)
