@@ -9,6 +9,7 @@ the process-wide ``RateLimiter`` for its rate, then, when a limit name is set, P
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -57,3 +58,9 @@ def pace(limiter: RateLimiter | None, prefect_limit: str | None = None) -> float
 
         rate_limit(prefect_limit, occupy=1, strict=True)
     return limiter.acquire() if limiter else 0.0
+
+
+def backoff_delay(base_seconds: float, attempt: int) -> float:
+    """Seconds before retry ``attempt`` (0-based): exponential, with jitter so that retrying
+    clients do not come back all at once."""
+    return base_seconds * (2**attempt) * (1 + random.random() / 2)

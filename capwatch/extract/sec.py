@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -45,7 +44,7 @@ import pandas as pd
 import requests
 
 from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreachable
-from capwatch.ratelimit import RateLimiter, pace, process_limiter
+from capwatch.ratelimit import RateLimiter, backoff_delay, pace, process_limiter
 from capwatch.settings import check_user_agent
 
 log = logging.getLogger(__name__)
@@ -249,7 +248,7 @@ class SecClient:
                     return min(60.0, max(0.0, when - time.time()))
                 except (TypeError, ValueError):
                     pass
-        return self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
+        return backoff_delay(self.backoff_seconds, attempt)
 
     def get_json(self, url: str, *, immutable: bool = False) -> dict:
         body = self.get(url, immutable=immutable)

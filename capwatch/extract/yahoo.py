@@ -9,7 +9,6 @@ the rest of the batch lands; Prefect task retries on top would refetch every tic
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem, SourceUnreachable, to_as_traded
-from capwatch.ratelimit import pace, process_limiter
+from capwatch.ratelimit import backoff_delay, pace, process_limiter
 
 log = logging.getLogger("capwatch.extract")
 
@@ -134,7 +133,7 @@ class YahooSource:
                     ) from exc
                 if not _is_transient(exc) or attempt >= self.retries:
                     raise
-                delay = self.backoff_seconds * (2**attempt) * (1 + random.random() / 2)
+                delay = backoff_delay(self.backoff_seconds, attempt)
                 log.warning(
                     "%s (%s): %s; retry %d/%d in %.1fs",
                     ticker,
