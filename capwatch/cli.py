@@ -193,9 +193,9 @@ def _report_run(summary, db: Path) -> None:
 
     for line in format_held(summary.held):
         click.echo(f"  {line}")
-    for line in format_held(getattr(summary, "refused", []), label="refused"):
+    for line in format_held(summary.refused, label="refused"):
         click.echo(f"  {line}")
-    for note in getattr(summary, "notes", []):
+    for note in summary.notes:
         click.echo(f"  note: {note}")
     for m in summary.models:
         click.echo(f"  model {m.name}: {m.rows} rows ({m.seconds:.2f}s)")
@@ -381,7 +381,7 @@ def build(db: str | None, full: bool) -> None:
     """
     import uuid
 
-    from capwatch.report import format_held, held_in_run
+    from capwatch.report import format_held, quarantined_in_run
     from capwatch.transform import build_and_gate
     from capwatch.validate.audits import ModelGateFailed
     from capwatch.warehouse import WarehouseError, open_warehouse
@@ -391,7 +391,7 @@ def build(db: str | None, full: bool) -> None:
     try:
         with open_warehouse(settings) as con:
             runs = build_and_gate(con, run_id, full=full)
-            held = held_in_run(con, run_id)
+            held = quarantined_in_run(con, run_id)
     except (WarehouseError, ModelGateFailed) as exc:
         _fail(one_line(exc), exit_code_for(exc))
     if not runs:

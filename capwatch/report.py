@@ -173,21 +173,15 @@ def format_quality(con: duckdb.DuckDBPyConnection, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def held_in_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
-    """What the models newly held out of moves or refused in one build: (ticker, date, dataset, reason)."""
-    return con.execute(
-        "select ticker, date, dataset, reason from quarantine where run_id = ? and source like 'model:%' "
-        "order by dataset, ticker, date",
-        [run_id],
-    ).fetchall()
-
-
-def refused_in_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
-    """What the raw gate refused in one run (rows that were not loaded, with why):
-    (ticker, date, dataset, reason)."""
+def quarantined_in_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, by_models: bool = True
+) -> list[tuple]:
+    """What one run set aside, (ticker, date, dataset, reason): by the models (held out of moves,
+    refused counts), or with ``by_models=False`` by the raw gate (rows that were not loaded)."""
+    kind = "like" if by_models else "not like"
     return con.execute(
         f"select ticker, date, dataset, reason from quarantine where run_id = {lit(run_id)} "
-        "and coalesce(source, '') not like 'model:%' order by dataset, ticker, date"
+        f"and coalesce(source, '') {kind} 'model:%' order by dataset, ticker, date"
     ).fetchall()
 
 

@@ -36,7 +36,7 @@ from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.dayreport import build_report
 from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
-from capwatch.report import daily_markdown, held_in_run, refused_in_run
+from capwatch.report import daily_markdown, quarantined_in_run
 from capwatch.settings import Settings
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.universe import backfill_tickers, current_tickers
@@ -109,7 +109,7 @@ def build_models(settings: Settings, run_id: str) -> tuple[list[ModelRun], list[
     logger = get_run_logger()
     with open_warehouse(settings) as con:
         runs = build_and_gate(con, run_id)
-        held = held_in_run(con, run_id)
+        held = quarantined_in_run(con, run_id)
     for ticker, day, dataset, reason in held:
         logger.warning("held out of moves: %s %s (%s): %s", ticker, day, dataset, reason)
     return runs, held
@@ -233,7 +233,7 @@ def _ingest(
             update_progress_artifact(progress, progress=100.0 * i / len(plan))
     if plan:
         with open_warehouse(settings, read_only=True) as con:
-            summary.refused = refused_in_run(con, summary.run_id)
+            summary.refused = quarantined_in_run(con, summary.run_id, by_models=False)
     outside = getattr(source, "tickers_outside", None)
     if outside and (extra := outside(summary.requested)):
         summary.notes.append(
@@ -243,15 +243,16 @@ def _ingest(
         )
 
 
-def _universe(con, settings: Settings, ever: bool) -> list[str]:
-    """The run's tickers: those named (--tickers, CAPWATCH_TICKERS); else the warehouse's synced
-    universe (``capwatch universe``: every ticker ever a member for a backfill, today's members
-    for the daily run); else the default universe (capwatch/universe.toml)."""
+def _start_run(con, settings: Settings, ever: bool) -> tuple[RunSummary, list[str]]:
+    """A run's summary and its valid tickers. The tickers: those named (--tickers,
+    CAPWATCH_TICKERS); else the warehouse's synced universe (``capwatch universe``: every ticker
+    ever a member for a backfill, today's members for the daily run); else the default universe
+    (capwatch/universe.toml). Invalid symbols are the summary's first problems."""
+    universe = list(settings.tickers)
     if not settings.tickers_explicit:
-        members = backfill_tickers(con) if ever else current_tickers(con)
-        if members:
-            return members
-    return list(settings.tickers)
+        universe = (backfill_tickers(con) if ever else current_tickers(con)) or universe
+    good, bad = split_valid_symbols(universe)
+    return RunSummary(run_id=_run_id(), problems=list(bad), requested=universe), good
 
 
 def _chunks(tickers: list[str], size: int) -> list[list[str]]:
@@ -299,17 +300,14 @@ def backfill(
     alert_config = load_config(settings)  # a bad channel URL fails here, before any data work
     logger = get_run_logger()
     with open_warehouse(settings) as con:
-        universe = _universe(con, settings, ever=True)
-    good, bad = split_valid_symbols(universe)
-    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=universe)
-    for p in bad:
-        logger.error("%s", p)
-    with open_warehouse(settings) as con:
+        summary, good = _start_run(con, settings, ever=True)
         gaps = (
             {t: [(start, end)] for t in good}
             if refresh
             else intervals.missing(con, good, start, end)
         )
+    for p in summary.problems:
+        logger.error("%s", p)
     plan = intervals.plan_chunks(gaps, settings.chunk_size, chunk_years)
     if not plan:
         summary.skipped = (
@@ -371,10 +369,7 @@ def daily(
     logger = get_run_logger()
     today = today or ny_today()
     with open_warehouse(settings) as con:
-        universe = _universe(con, settings, ever=False)
-    good, bad = split_valid_symbols(universe)
-    summary = RunSummary(run_id=_run_id(), problems=list(bad), requested=universe)
-    with open_warehouse(settings) as con:
+        summary, good = _start_run(con, settings, ever=False)
         newest = dict(
             con.execute(
                 "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",

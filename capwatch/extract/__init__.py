@@ -137,8 +137,11 @@ class WithCounts:
     def __init__(self, prices: Source, counts: Source):
         self.prices, self.counts = prices, counts
         self.name = prices.name  # the source of the prices, splits and dividends
-        if hasattr(prices, "tickers_outside"):
-            self.tickers_outside = prices.tickers_outside
+
+    def tickers_outside(self, requested: list[str]) -> list[str]:
+        """What the price source holds beyond ``requested`` (a file's other tickers), if it can say."""
+        outside = getattr(self.prices, "tickers_outside", None)
+        return outside(requested) if outside else []
 
     def fetch(self, tickers: list[str], start: date, end: date) -> Extracted:
         out = self.prices.fetch(tickers, start, end)
