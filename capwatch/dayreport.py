@@ -109,27 +109,29 @@ CONFIG = {
 }
 
 
-def losses_chart(day: date, rows: list[dict]) -> dict:
-    values = [
-        {
-            "company": r["company"],
-            "loss": r["change_usd"] / 1e9,
-            "label": f"{fmt_usd(r['change_usd'])} ({r['change_pct']:+.1f}%)",
-        }
-        for r in rows
-    ]
+def labelled_bars(title: str, values: list[dict], x_title: str) -> dict:
+    """Horizontal bars in the given order, ``values`` as {name, x, label}: red below zero, green
+    above, each bar's label written at the zero line."""
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": f"Largest market-value losses on {day}",
+        "title": title,
         "width": 560,
         "height": 24 * max(len(values), 1),
         "data": {"values": values},
         "encoding": {
-            "y": {"field": "company", "type": "nominal", "sort": None, "title": None},
-            "x": {"field": "loss", "type": "quantitative", "title": "market move (USD billions)"},
+            "y": {"field": "name", "type": "nominal", "sort": None, "title": None},
+            "x": {"field": "x", "type": "quantitative", "title": x_title},
         },
         "layer": [
-            {"mark": {"type": "bar", "color": "#c0392b"}},
+            {
+                "mark": {"type": "bar"},
+                "encoding": {
+                    "color": {
+                        "condition": {"test": "datum.x < 0", "value": "#c0392b"},
+                        "value": "#27ae60",
+                    }
+                },
+            },
             {
                 "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11},
                 "encoding": {"text": {"field": "label"}, "x": {"datum": 0}},
@@ -137,6 +139,20 @@ def losses_chart(day: date, rows: list[dict]) -> dict:
         ],
         "config": CONFIG,
     }
+
+
+def losses_chart(day: date, rows: list[dict]) -> dict:
+    values = [
+        {
+            "name": r["company"],
+            "x": r["change_usd"] / 1e9,
+            "label": f"{fmt_usd(r['change_usd'])} ({r['change_pct']:+.1f}%)",
+        }
+        for r in rows
+    ]
+    return labelled_bars(
+        f"Largest market-value losses on {day}", values, "market move (USD billions)"
+    )
 
 
 def history_chart(day: date, rows: list[dict], order: list[str]) -> dict:
@@ -184,40 +200,14 @@ def history_chart(day: date, rows: list[dict], order: list[str]) -> dict:
 def groups_chart(day: date, rows: list[dict]) -> dict:
     values = [
         {
-            "group": r["group_name"] or "all companies",
-            "pct": r["change_pct"],
-            "usd": fmt_usd(r["change_usd"]),
+            "name": r["group_name"] or "all companies",
+            "x": r["change_pct"],
+            "label": fmt_usd(r["change_usd"]),
         }
         for r in rows
         if r["change_pct"] is not None
     ]
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": f"The universe and its groups on {day}",
-        "width": 560,
-        "height": 24 * max(len(values), 1),
-        "data": {"values": values},
-        "encoding": {
-            "y": {"field": "group", "type": "nominal", "sort": None, "title": None},
-            "x": {"field": "pct", "type": "quantitative", "title": "market move (%)"},
-        },
-        "layer": [
-            {
-                "mark": {"type": "bar"},
-                "encoding": {
-                    "color": {
-                        "condition": {"test": "datum.pct < 0", "value": "#c0392b"},
-                        "value": "#27ae60",
-                    }
-                },
-            },
-            {
-                "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11},
-                "encoding": {"text": {"field": "usd"}, "x": {"datum": 0}},
-            },
-        ],
-        "config": CONFIG,
-    }
+    return labelled_bars(f"The universe and its groups on {day}", values, "market move (%)")
 
 
 def render(spec: dict, out_dir: Path, name: str) -> tuple[Path, Path, bytes]:
