@@ -147,3 +147,25 @@ def full_history(prefect_harness, shared_dir, tmp_path_factory) -> Path:
     ):
         assert f"held: {day} (shares_outstanding): count " in res.output
     return db
+
+
+def market_slice(
+    shared_dir,
+    tmp_path,
+    tickers=("NVDA", "ORCL"),
+    start="2024-05-01",
+    end="2024-06-28",
+    splits=True,
+):
+    """A csv: directory with a slice of the shared data (real prices, splits, counts)."""
+    d = tmp_path / "market"
+    d.mkdir(exist_ok=True)
+    prices = pd.read_csv(shared_dir / "prices.csv")
+    prices[prices.ticker.isin(tickers) & prices.date.between(start, end)].to_csv(
+        d / "prices.csv", index=False
+    )
+    sp = pd.read_csv(shared_dir / "splits.csv")
+    (sp[sp.ticker.isin(tickers)] if splits else sp.head(0)).to_csv(d / "splits.csv", index=False)
+    sh = pd.read_csv(shared_dir / "shares_outstanding.csv")
+    sh[sh.ticker.isin(tickers)].to_csv(d / "shares_outstanding.csv", index=False)
+    return d

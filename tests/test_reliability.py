@@ -11,28 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from capwatch.cli import main
-
-
-def _market(
-    shared_dir,
-    tmp_path,
-    tickers=("NVDA", "ORCL"),
-    start="2024-05-01",
-    end="2024-06-28",
-    splits=True,
-):
-    """A csv: directory with a slice of the shared data (real prices, splits, counts)."""
-    d = tmp_path / "market"
-    d.mkdir(exist_ok=True)
-    prices = pd.read_csv(shared_dir / "prices.csv")
-    prices[prices.ticker.isin(tickers) & prices.date.between(start, end)].to_csv(
-        d / "prices.csv", index=False
-    )
-    sp = pd.read_csv(shared_dir / "splits.csv")
-    (sp[sp.ticker.isin(tickers)] if splits else sp.head(0)).to_csv(d / "splits.csv", index=False)
-    sh = pd.read_csv(shared_dir / "shares_outstanding.csv")
-    sh[sh.ticker.isin(tickers)].to_csv(d / "shares_outstanding.csv", index=False)
-    return d
+from tests.conftest import market_slice
 
 
 def _backfill(db, market, *extra, start="2024-05-01", end="2024-06-28", tickers="NVDA,ORCL"):
@@ -59,7 +38,7 @@ def test_a_file_missing_a_split_is_held_not_applied_and_accepting_it_keeps_what_
     prefect_harness, shared_dir, tmp_path
 ):
     db = tmp_path / "w.duckdb"
-    market = _market(shared_dir, tmp_path)
+    market = market_slice(shared_dir, tmp_path)
     first = _backfill(db, market)
     assert first.exit_code == 0, first.output
     con = duckdb.connect(str(db), read_only=True)
@@ -131,7 +110,7 @@ def test_a_single_corrected_value_is_applied_and_keeps_the_old_one(
     prefect_harness, shared_dir, tmp_path
 ):
     db = tmp_path / "w.duckdb"
-    market = _market(shared_dir, tmp_path)
+    market = market_slice(shared_dir, tmp_path)
     assert _backfill(db, market).exit_code == 0
     prices = pd.read_csv(market / "prices.csv")
     day = (prices.ticker == "ORCL") & (prices.date == "2024-06-03")
@@ -153,7 +132,7 @@ def test_a_single_corrected_value_is_applied_and_keeps_the_old_one(
 
 
 def test_exit_codes_for_partial_and_total_failure(prefect_harness, shared_dir, tmp_path):
-    market = _market(shared_dir, tmp_path)
+    market = market_slice(shared_dir, tmp_path)
     none_known = _backfill(tmp_path / "a.duckdb", market, tickers="NOSUCH,NOPE")
     assert none_known.exit_code == 5 and "nothing landed" in none_known.output
     header_only = tmp_path / "header"
@@ -173,7 +152,7 @@ def test_future_dates_never_count_as_loaded(prefect_harness, shared_dir, tmp_pat
     from flows.pipeline import ny_today
 
     db = tmp_path / "w.duckdb"
-    market = _market(shared_dir, tmp_path, start="2026-05-01", end="2026-05-29")
+    market = market_slice(shared_dir, tmp_path, start="2026-05-01", end="2026-05-29")
     end = ny_today() + pd.Timedelta(days=30)
     res = _backfill(db, market, start="2026-05-01", end=end.isoformat())
     assert res.exit_code == 0, res.output
@@ -186,7 +165,7 @@ def test_future_dates_never_count_as_loaded(prefect_harness, shared_dir, tmp_pat
 
 def test_files_are_created_user_only(prefect_harness, shared_dir, tmp_path):
     db = tmp_path / "w.duckdb"
-    assert _backfill(db, _market(shared_dir, tmp_path)).exit_code == 0
+    assert _backfill(db, market_slice(shared_dir, tmp_path)).exit_code == 0
     assert oct(db.stat().st_mode & 0o777) == "0o600"
 
 
@@ -204,7 +183,7 @@ def test_bad_cells_refuse_their_rows_only_and_name_file_line_ticker_column(share
     from capwatch.extract.csv import CsvSource
     from capwatch.validate import gate_raw
 
-    market = _market(
+    market = market_slice(
         shared_dir, tmp_path, tickers=("NVDA", "ORCL", "AAPL"), start="2024-09-09", end="2024-09-20"
     )
     prices = pd.read_csv(market / "prices.csv", dtype=str)
@@ -243,7 +222,7 @@ def test_bad_cells_refuse_their_rows_only_and_name_file_line_ticker_column(share
 def test_the_run_names_each_refused_row_and_the_tickers_it_left_out(
     prefect_harness, shared_dir, tmp_path
 ):
-    market = _market(
+    market = market_slice(
         shared_dir, tmp_path, tickers=("NVDA", "ORCL", "AAPL"), start="2024-09-09", end="2024-09-20"
     )
     prices = pd.read_csv(market / "prices.csv", dtype=str)
@@ -268,7 +247,7 @@ def test_the_run_names_each_refused_row_and_the_tickers_it_left_out(
 def test_a_file_missing_a_column_is_named_and_the_other_files_still_land(shared_dir, tmp_path):
     from capwatch.extract.csv import CsvSource
 
-    market = _market(shared_dir, tmp_path, start="2024-09-09", end="2024-09-20")
+    market = market_slice(shared_dir, tmp_path, start="2024-09-09", end="2024-09-20")
     pd.read_csv(market / "shares_outstanding.csv").drop(columns=["shares_outstanding"]).to_csv(
         market / "shares_outstanding.csv", index=False
     )
@@ -297,7 +276,7 @@ def test_check_passes_a_sound_file_and_names_damage_and_a_stray_wal(
     import random
 
     db = tmp_path / "w.duckdb"
-    assert _backfill(db, _market(shared_dir, tmp_path)).exit_code == 0
+    assert _backfill(db, market_slice(shared_dir, tmp_path)).exit_code == 0
     ok = CliRunner().invoke(main, ["check", "--db", str(db)])
     assert ok.exit_code == 0, ok.output
     assert "all" in ok.output and "model audits pass" in ok.output and "FAIL" not in ok.output

@@ -38,7 +38,7 @@ from capwatch.replay.sec import (
 from capwatch.settings import Settings, SettingsError
 from capwatch.transform import run_models
 from capwatch.validate import gate_raw
-from tests.conftest import insert_prices
+from tests.conftest import insert_prices, market_slice
 
 UA = "capwatch tests tests@example.com"
 CIK = 1_234_567
@@ -412,20 +412,6 @@ def test_yahoo_and_sec_counts_land_side_by_side_and_conflicts_are_reported(
     assert row == (24_690_000_000, "sec")
 
 
-def _market_slice(shared_dir, tmp_path, tickers, start, end):
-    d = tmp_path / "market"
-    d.mkdir(exist_ok=True)
-    prices = pd.read_csv(shared_dir / "prices.csv")
-    prices[prices.ticker.isin(tickers) & prices.date.between(start, end)].to_csv(
-        d / "prices.csv", index=False
-    )
-    sp = pd.read_csv(shared_dir / "splits.csv")
-    sp[sp.ticker.isin(tickers)].to_csv(d / "splits.csv", index=False)
-    sh = pd.read_csv(shared_dir / "shares_outstanding.csv")
-    sh[sh.ticker.isin(tickers)].to_csv(d / "shares_outstanding.csv", index=False)
-    return d
-
-
 def test_backfill_with_yahoo_prices_and_sec_counts_values_classes_and_adrs(
     prefect_harness, shared_dir, tmp_path
 ):
@@ -433,7 +419,7 @@ def test_backfill_with_yahoo_prices_and_sec_counts_values_classes_and_adrs(
     Alphabet as A + B at GOOGL's price + C at GOOG's, Berkshire's A as 1,500 B, TSMC's ordinary
     shares at one fifth of an ADS, each class traced to its filing."""
     tickers = ["GOOGL", "GOOG", "BRK-B", "TSM", "NVDA"]
-    market = _market_slice(shared_dir, tmp_path, tickers, "2023-01-01", "2025-03-31")
+    market = market_slice(shared_dir, tmp_path, tickers, "2023-01-01", "2025-03-31")
     db = tmp_path / "w.duckdb"
     res = CliRunner().invoke(
         main,
