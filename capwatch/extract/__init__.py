@@ -147,9 +147,9 @@ class WithCounts:
         out = self.prices.fetch(tickers, start, end)
         try:
             counted = self.counts.fetch(tickers, start, end)
-        except Exception as exc:  # noqa: BLE001 - SEC down or refusing: the prices still land
-            if not isinstance(exc, (SourceUnreachable, RuntimeError)):
-                raise
+        except (
+            RuntimeError
+        ) as exc:  # SEC down (SourceUnreachable) or refusing: the prices still land
             counted = Extracted(
                 problems=[
                     Problem(t, "shares_outstanding", f"{self.counts.name}: {exc}") for t in tickers

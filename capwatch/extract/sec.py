@@ -508,10 +508,8 @@ class SecSource:
         counts = CompanyCounts()
         try:
             self._read_company(cik, since, until, counts)
-        except SourceUnreachable:
-            raise
-        except SecRefused:
-            raise
+        except (SourceUnreachable, SecRefused):
+            raise  # the whole source is out: the caller says so once per ticker
         except SecError as exc:
             counts.problems.append(str(exc))
         return counts

@@ -127,7 +127,7 @@ def resolve_duplicate_counts(shares: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     series_keys = [
         k for k in keys if k != "as_of"
     ]  # one series: (ticker, class, source, accession)
-    for (ticker, cls, *_), series in shares.groupby(series_keys, sort=False, dropna=False):  # noqa: B007
+    for (ticker, cls, *_), series in shares.groupby(series_keys, sort=False, dropna=False):
         dates = series["as_of"].to_numpy()
         idx = series.index.to_numpy()
         distinct = pd.unique(dates)
