@@ -43,6 +43,16 @@ class Settings:
     daily_lookback_days: int = 7
     # Tickers per extract/load chunk: one transaction per chunk.
     chunk_size: int = 25
+    # Extract tasks running at once (each stages its chunk as Parquet); the one writer loads them
+    # in plan order while later chunks are still being fetched.
+    extract_tasks: int = 4
+    # Where extract tasks stage what they fetched until the writer has loaded it; None =
+    # `<warehouse file>.staging` beside the file.
+    staging_dir: Path | None = None
+    # The name of a Prefect global concurrency limit of one slot that every capwatch writer
+    # takes while it loads or builds (`prefect gcl create capwatch-warehouse --limit 1`): flow
+    # runs on several workers then queue for the warehouse in Prefect instead of at its file lock.
+    writer_limit: str | None = None
     # Parallel Yahoo requests; each ticker is retried with exponential backoff on timeouts and
     # rate limits (the one retry layer: see capwatch/extract/yahoo.py).
     yahoo_concurrency: int = 4
@@ -113,7 +123,13 @@ class Settings:
 
     def check(self) -> None:
         """Refuse values no run could use (each named by its variable)."""
-        positive = ("history_years", "daily_lookback_days", "chunk_size", "yahoo_concurrency")
+        positive = (
+            "history_years",
+            "daily_lookback_days",
+            "chunk_size",
+            "yahoo_concurrency",
+            "extract_tasks",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)}={getattr(self, name)}: must be at least 1")
@@ -148,6 +164,9 @@ class Settings:
 
     def reports(self) -> Path:
         return self.reports_dir or self.db_path.resolve().parent / "reports"
+
+    def staging(self) -> Path:
+        return self.staging_dir or self.db_path.resolve().with_name(self.db_path.name + ".staging")
 
     def sec_cache(self) -> Path:
         if self.sec_cache_dir:
@@ -234,6 +253,9 @@ _ENV = {
     "history_years": _int,
     "daily_lookback_days": _int,
     "chunk_size": _int,
+    "extract_tasks": _int,
+    "staging_dir": Path,
+    "writer_limit": str.strip,
     "yahoo_concurrency": _int,
     "yahoo_retries": _int,
     "yahoo_backoff_seconds": _float,

@@ -15,6 +15,9 @@ CLI and Prefect workers both load it from its entrypoint (``flows/pipeline.py:da
 from __future__ import annotations
 
 import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -34,10 +37,11 @@ from capwatch.alerts.deliver import plan_deliveries, record_attempts, send_plann
 from capwatch.alerts.ops import mostly_empty, send_ops
 from capwatch.calendar import is_trading_day, previous_trading_day
 from capwatch.dayreport import build_report
-from capwatch.extract import Extracted, Problem, Source, make_source, split_valid_symbols
+from capwatch.extract import Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
 from capwatch.report import daily_markdown, quarantined_in_run
 from capwatch.settings import Settings
+from capwatch.staging import StagedChunk, Staging
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.universe import backfill_tickers, current_tickers
 from capwatch.validate import gate_raw
@@ -59,47 +63,73 @@ def notify_operations(flow, flow_run, state) -> None:
 
 
 @task(name="extract", tags=["yahoo"], cache_policy=NO_CACHE)
-def extract(source: Source, tickers: list[str], start: date, end: date) -> Extracted:
-    return source.fetch(tickers, start, end)
+def extract(
+    source: Source,
+    staging: Staging,
+    run_id: str,
+    tickers: list[str],
+    start: date,
+    end: date,
+    today: date,
+) -> StagedChunk:
+    """Fetch one chunk and stage it as Parquet; never touches the warehouse (runs in parallel)."""
+    batch = source.fetch(tickers, start, end)
+    return staging.write(run_id, source.name, tickers, start, end, today, batch)
+
+
+@contextmanager
+def writing(settings: Settings) -> Iterator:
+    """The warehouse opened for writing, inside the writer limit's one slot when one is named
+    (``CAPWATCH_WRITER_LIMIT``): writers on every worker then wait their turn in Prefect, and the
+    file lock is only ever contended by processes outside Prefect (a user's DuckDB CLI)."""
+    if settings.writer_limit:
+        from prefect.concurrency.sync import concurrency
+
+        # strict: a limit that does not exist fails the run instead of letting writers collide
+        with concurrency(settings.writer_limit, occupy=1, strict=True):
+            with open_warehouse(settings) as con:
+                yield con
+    else:
+        with open_warehouse(settings) as con:
+            yield con
 
 
 @task(name="validate-and-load", cache_policy=NO_CACHE)
 def validate_and_load(
     settings: Settings,
-    batch: Extracted,
+    chunk: StagedChunk,
     *,
-    source: str,
     run_id: str,
     flow_name: str,
-    tickers: list[str],
-    start: date,
-    end: date,
-    today: date,
     accept_corrections: bool = False,
 ) -> LoadResult:
-    """Gate the batch, load what passed. The load state is honest: a ticker's range counts as
-    loaded only when nothing of it failed or was refused, and never past yesterday (today's bar
-    may still change), so anything missing is fetched again by the next run."""
-    clean, quarantine, validation = gate_raw(batch, today)
+    """The writer: gate a staged chunk, load what passed, then forget the staged copy. The load
+    state is honest: a ticker's range counts as loaded only when nothing of it failed or was
+    refused, and never past the day before the fetch (that day's bar may still change), so
+    anything missing is fetched again by the next run."""
+    batch = chunk.read()
+    clean, quarantine, validation = gate_raw(batch, chunk.fetched_on)
     incomplete = {p.ticker for p in batch.problems} | set(quarantine["ticker"].dropna())
-    completed = [t for t in tickers if t not in incomplete]
-    loaded_until = min(end, today - timedelta(days=1))
-    with open_warehouse(settings) as con:
-        return load_batch(
+    completed = [t for t in chunk.tickers if t not in incomplete]
+    loaded_until = min(chunk.end, chunk.fetched_on - timedelta(days=1))
+    with writing(settings) as con:
+        result = load_batch(
             con,
             clean,
             quarantine,
-            source=source,
+            source=chunk.source,
             run_id=run_id,
             flow=flow_name,
-            start=start,
-            end=end,
-            tickers=tickers,
+            start=chunk.start,
+            end=chunk.end,
+            tickers=chunk.tickers,
             validation=validation,
-            completed=completed if loaded_until >= start else [],
+            completed=completed if loaded_until >= chunk.start else [],
             complete_until=loaded_until,
             accept_corrections=accept_corrections,
         )
+    chunk.discard()  # committed: the staged copy is no longer needed
+    return result
 
 
 @task(name="build-models", cache_policy=NO_CACHE)
@@ -107,7 +137,7 @@ def build_models(settings: Settings, run_id: str) -> tuple[list[ModelRun], list[
     """Rebuild the models; publish them only if the model audits pass (else the flow run fails).
     Returns the model runs and what the models newly held out or refused in this build."""
     logger = get_run_logger()
-    with open_warehouse(settings) as con:
+    with writing(settings) as con:
         runs = build_and_gate(con, run_id)
         held = quarantined_in_run(con, run_id)
     for ticker, day, dataset, reason in held:
@@ -129,11 +159,11 @@ def alert(
     """Record new events and deliver pending ones. A channel that is down never fails the run.
     The warehouse is held only to record events and attempts, never while sending."""
     logger = get_run_logger()
-    with open_warehouse(settings) as con:
+    with writing(settings) as con:
         new = evaluate(con, config, since=since, run_id=run_id, notify_since=notify_since)
         planned = plan_deliveries(con, config)
     attempts, report = send_planned(config, planned, run_id)
-    with open_warehouse(settings) as con:
+    with writing(settings) as con:
         record_attempts(con, attempts)
     for ev in new:
         logger.info("alert event %s: %s", ev.key, ev.message)
@@ -160,6 +190,7 @@ class RunSummary:
     )  # (ticker, date, dataset, reason) newly held by the models
     refused: list[tuple] = field(default_factory=list)  # the same, refused by the raw gate
     notes: list[str] = field(default_factory=list)  # what was left out on purpose, said plainly
+    resumed_chunks: int = 0  # chunks an earlier run had staged, loaded without fetching again
 
     @property
     def rows_inserted(self) -> int:
@@ -189,6 +220,47 @@ def ny_today() -> date:
     return datetime.now(NEW_YORK).date()
 
 
+def _load_chunk(
+    flow_name: str,
+    settings: Settings,
+    chunk: StagedChunk,
+    summary: RunSummary,
+    accept_corrections: bool,
+) -> None:
+    logger = get_run_logger()
+    span = f"{chunk.start}..{chunk.end}"
+    result = validate_and_load.with_options(task_run_name=f"load {chunk.label} {span}")(
+        settings,
+        chunk,
+        run_id=summary.run_id,
+        flow_name=flow_name,
+        accept_corrections=accept_corrections,
+    )
+    summary.load.append(result)
+    summary.problems += chunk.problems
+    logger.info("%s %s: %s", span, chunk.label, result)
+    for p in chunk.problems:
+        logger.warning("%s", p)
+
+
+def _load_leftovers(
+    flow_name: str, settings: Settings, summary: RunSummary, accept_corrections: bool
+) -> None:
+    """Load what an earlier run fetched and staged but never loaded (it crashed after extracting):
+    those chunks are not fetched again."""
+    staging = Staging(settings.staging())
+    staging.sweep()  # half-written chunks of a killed extract: fetched again if still missing
+    leftovers = staging.pending()
+    if not leftovers:
+        return
+    get_run_logger().info(
+        "loading %d chunks staged by an earlier run that did not load them", len(leftovers)
+    )
+    for chunk in leftovers:
+        _load_chunk(flow_name, settings, chunk, summary, accept_corrections)
+        summary.resumed_chunks += 1
+
+
 def _ingest(
     flow_name: str,
     settings: Settings,
@@ -196,9 +268,12 @@ def _ingest(
     summary: RunSummary,
     accept_corrections: bool = False,
 ) -> None:
-    """Extract, validate and load each (tickers, start, end) chunk; one transaction per chunk."""
-    logger = get_run_logger()
+    """Extract the (tickers, start, end) chunks in parallel, each staged as Parquet; the flow
+    itself is the one writer: it validates and loads the staged chunks in plan order, one
+    transaction each, while up to ``extract_tasks`` later chunks are being fetched. Memory stays
+    that of a few chunks whatever the universe."""
     source = make_source(settings)
+    staging = Staging(settings.staging())
     today = ny_today()
     summary.chunks = plan
     summary.tickers = len({t for tickers, _, _ in plan for t in tickers})
@@ -207,30 +282,32 @@ def _ingest(
         if plan
         else None
     )
-    for i, (tickers, start, end) in enumerate(plan, 1):
+    in_flight: deque = deque()
+    todo = iter(plan)
+    done = 0
+
+    def submit_next() -> bool:
+        nxt = next(todo, None)
+        if nxt is None:
+            return False
+        tickers, start, end = nxt
         label = ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
-        batch = extract.with_options(task_run_name=f"extract {label} {start}..{end}")(
-            source, tickers, start, end
+        in_flight.append(
+            extract.with_options(task_run_name=f"extract {label} {start}..{end}").submit(
+                source, staging, summary.run_id, tickers, start, end, today
+            )
         )
-        result = validate_and_load.with_options(task_run_name=f"load {label} {start}..{end}")(
-            settings,
-            batch,
-            source=source.name,
-            run_id=summary.run_id,
-            flow_name=flow_name,
-            tickers=tickers,
-            start=start,
-            end=end,
-            today=today,
-            accept_corrections=accept_corrections,
-        )
-        summary.load.append(result)
-        summary.problems += batch.problems
-        logger.info("[%d/%d] %s..%s %s: %s", i, len(plan), start, end, label, result)
-        for p in batch.problems:
-            logger.warning("%s", p)
+        return True
+
+    while len(in_flight) < settings.extract_tasks and submit_next():
+        pass
+    while in_flight:
+        chunk = in_flight.popleft().result()
+        submit_next()  # keep the extractors busy while this chunk loads
+        _load_chunk(flow_name, settings, chunk, summary, accept_corrections)
+        done += 1
         if progress:
-            update_progress_artifact(progress, progress=100.0 * i / len(plan))
+            update_progress_artifact(progress, progress=100.0 * done / len(plan))
     if plan:
         with open_warehouse(settings, read_only=True) as con:
             summary.refused = quarantined_in_run(con, summary.run_id, by_models=False)
@@ -301,6 +378,8 @@ def backfill(
     logger = get_run_logger()
     with open_warehouse(settings) as con:
         summary, good = _start_run(con, settings, ever=True)
+    _load_leftovers("backfill", settings, summary, accept_corrections)
+    with open_warehouse(settings, read_only=True) as con:
         gaps = (
             {t: [(start, end)] for t in good}
             if refresh
@@ -370,6 +449,8 @@ def daily(
     today = today or ny_today()
     with open_warehouse(settings) as con:
         summary, good = _start_run(con, settings, ever=False)
+    _load_leftovers("daily", settings, summary, accept_corrections)
+    with open_warehouse(settings, read_only=True) as con:
         newest = dict(
             con.execute(
                 "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",

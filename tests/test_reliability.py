@@ -327,22 +327,17 @@ def test_quarantined_days_and_failed_share_fetches_stay_pending(
     db_path, shared_frames, offline_yahoo
 ):
     from capwatch.settings import Settings
+    from capwatch.staging import Staging
     from flows.pipeline import validate_and_load
 
     src, _ = offline_yahoo(shared_frames, faults={"AAPL": "no_shares", "NVDA": "nan_rows"})
     start, end = date(2025, 1, 2), date(2025, 1, 31)
     batch = src.fetch(["AAPL", "NVDA", "MSFT"], start, end)
-    validate_and_load.fn(
-        Settings(db_path=db_path),
-        batch,
-        source="yahoo-replay",
-        run_id="r",
-        flow_name="test",
-        tickers=["AAPL", "NVDA", "MSFT"],
-        start=start,
-        end=end,
-        today=date(2026, 1, 2),
+    chunk = Staging(db_path.parent / "staging").write(
+        "r", src.name, ["AAPL", "NVDA", "MSFT"], start, end, date(2026, 1, 2), batch
     )
+    validate_and_load.fn(Settings(db_path=db_path), chunk, run_id="r", flow_name="test")
+    assert not chunk.path.exists()  # loaded: the staged copy is gone
     con = duckdb.connect(str(db_path), read_only=True)
     # Only MSFT is complete: AAPL has no share count, NVDA has quarantined days. Both stay pending.
     assert con.execute("select ticker, start_date, end_date from load_intervals").fetchall() == [

@@ -12,6 +12,7 @@ leaves its ticker's prices out of the batch: they could not be put on their as-t
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -31,12 +32,14 @@ class CsvSource:
         if not (self.directory / CSV_PRICES.name).is_file():
             raise FileNotFoundError(f"csv source {self.directory}: no {CSV_PRICES.name} there")
         self._cache: dict[str, tuple[pd.DataFrame, pd.DataFrame, str | None]] = {}
+        self._lock = threading.Lock()  # parallel extract tasks share the source: read once
 
     def _read(self, file: CsvFile) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
         """(typed rows, refused rows, what is wrong with the whole file or None)."""
-        if file.name not in self._cache:
-            self._cache[file.name] = _typed(file, self.directory)
-        return self._cache[file.name]
+        with self._lock:
+            if file.name not in self._cache:
+                self._cache[file.name] = _typed(file, self.directory)
+            return self._cache[file.name]
 
     def tickers_outside(self, requested: list[str]) -> list[str]:
         """Tickers the files hold that ``requested`` does not name (left out, said by the run)."""

@@ -9,10 +9,12 @@ the rest of the batch lands; Prefect task retries on top would refetch every tic
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -119,6 +121,10 @@ class YahooSource:
         self.requests = 0
         self.today = today or (lambda: datetime.now(UTC).date())
         self._yf = _yfinance()
+        # Per ticker: (from, split rows from then to today), learnt once per process and day.
+        self._splits_known: dict[str, tuple[date, pd.DataFrame]] = {}
+        self._splits_lock = threading.Lock()
+        self._splits_day: date | None = None
 
     def _with_retries(self, ticker: str, what: str, fn):
         attempt = 0
@@ -152,15 +158,19 @@ class YahooSource:
         pace(self.limiter, self.prefect_rate_limit)
         self.requests += 1  # (a race between threads can only undercount this statistic)
 
-    def _history(self, ticker: str, start: date) -> pd.DataFrame:
-        # Ask up to today, not just `end`: the response then carries every split after `start`,
-        # which is what Yahoo's adjustment of the prices used. And ask from as far back as the
-        # share counts reach, so a split between an older count and `start` is known too.
+    def _history(self, ticker: str, start: date, end: date) -> pd.DataFrame:
+        """Daily bars. A range that reaches today asks from ``SHARES_LOOKBACK`` before ``start``
+        (one request: the response's split events then cover every split the adjustment used and
+        those between an older share count and ``start``). A past range asks only for itself;
+        the splits around it come from ``_splits_around`` (monthly bars: one small request per
+        ticker, shared by all its chunks)."""
         t = self._yf.Ticker(ticker, session=self.session)
         self._pace()
+        first = start - SHARES_LOOKBACK if self._reaches_today(end) else start
+        last = self.today() if self._reaches_today(end) else end
         hist = t.history(
-            start=(start - SHARES_LOOKBACK).isoformat(),
-            end=(self.today() + timedelta(days=1)).isoformat(),
+            start=first.isoformat(),
+            end=(last + timedelta(days=1)).isoformat(),
             interval="1d",
             auto_adjust=False,
             actions=True,
@@ -174,6 +184,60 @@ class YahooSource:
             )
         return hist
 
+    def _reaches_today(self, end: date) -> bool:
+        # Within a week of today: one request with the lookback costs less than two.
+        return end >= self.today() - timedelta(days=7)
+
+    def _splits_around(self, ticker: str, start: date) -> pd.DataFrame:
+        """Every split from ``SHARES_LOOKBACK`` before ``start`` to today (ticker, date, ratio):
+        Yahoo adjusted the daily bars for all splits up to today. Asked once per ticker as monthly
+        bars (events keep their own dates) from the earliest start any of its chunks needs."""
+        first = start - SHARES_LOOKBACK
+        with self._splits_lock:
+            known = self._splits_known.get(ticker)
+        if known is not None and known[0] <= first:
+            return known[1]
+        # yfinance's history() moves an event to the start of its monthly bar; the chart
+        # endpoint's own events carry the exact day, so they are read through yfinance's data
+        # layer (its cookie, crumb and rate-limit errors) and parsed here.
+        t = self._yf.Ticker(ticker, session=self.session)
+        self._pace()
+        response = t._data.get(
+            url=f"https://query2.finance.yahoo.com/v8/finance/chart/{ticker}",
+            params={
+                "period1": int(datetime.combine(first, datetime.min.time(), UTC).timestamp()),
+                "period2": int(
+                    datetime.combine(
+                        self.today() + timedelta(days=1), datetime.min.time(), UTC
+                    ).timestamp()
+                ),
+                "interval": "1mo",
+                "events": "splits",
+            },
+        )
+        if response.status_code == 429:
+            raise self._yf.exceptions.YFRateLimitError()
+        response.raise_for_status()
+        result = ((response.json().get("chart") or {}).get("result") or [{}])[0] or {}
+        events = ((result.get("events") or {}).get("splits") or {}).values()
+        tz = ZoneInfo((result.get("meta") or {}).get("exchangeTimezoneName") or "America/New_York")
+        rows = pd.DataFrame(
+            [
+                (
+                    ticker,
+                    pd.Timestamp(datetime.fromtimestamp(int(e["date"]), tz).date()),
+                    float(e["numerator"]) / float(e["denominator"]),
+                )
+                for e in events
+                if float(e.get("denominator") or 0) > 0 and float(e.get("numerator") or 0) > 0
+            ],
+            columns=["ticker", "date", "ratio"],
+        )
+        rows["date"] = rows["date"].astype("datetime64[ns]")
+        with self._splits_lock:
+            self._splits_known[ticker] = (first, rows)
+        return rows
+
     def _shares(self, ticker: str, start: date, end: date):
         t = self._yf.Ticker(ticker, session=self.session)
         self._pace()
@@ -184,7 +248,7 @@ class YahooSource:
     def _fetch_one(self, ticker: str, start: date, end: date) -> Extracted:
         out = Extracted()
         try:
-            hist = self._with_retries(ticker, "prices", lambda: self._history(ticker, start))
+            hist = self._with_retries(ticker, "prices", lambda: self._history(ticker, start, end))
         except SourceUnreachable:
             raise
         except Exception as exc:
@@ -221,6 +285,15 @@ class YahooSource:
             split_rows = frame.loc[hist["Stock Splits"].to_numpy() > 0, ["ticker", "date"]].assign(
                 ratio=hist["Stock Splits"].to_numpy()[hist["Stock Splits"].to_numpy() > 0]
             )
+            if not self._reaches_today(end):
+                around = self._with_retries(
+                    ticker, "splits", lambda: self._splits_around(ticker, start)
+                )
+                split_rows = (
+                    pd.concat([split_rows, around], ignore_index=True)
+                    .drop_duplicates(["ticker", "date"])
+                    .sort_values("date", ignore_index=True)
+                )
             div_mask = (
                 hist["Dividends"].to_numpy() > 0
                 if "Dividends" in hist
@@ -273,6 +346,10 @@ class YahooSource:
         # yfinance memoises responses for past ranges for the life of the process; a long-lived
         # worker must see corrections, so every fetch starts from Yahoo, not from that memo.
         self._yf.data.YfData.cache_get.cache_clear()
+        with self._splits_lock:  # split events learnt on an earlier day may be out of date
+            if self._splits_day != self.today():
+                self._splits_known.clear()
+                self._splits_day = self.today()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tickers))) as pool:
             parts = list(pool.map(lambda t: self._fetch_one(t, start, end), tickers))
         return Extracted.concat(parts)

@@ -87,6 +87,86 @@ class GeneratedMarket:
         return directory
 
 
+def _ticker_series(
+    rng: np.random.Generator,
+    ticker: str,
+    days: pd.DatetimeIndex,
+    start: date,
+    end: date,
+    crash: tuple[int, float | None] | None,
+) -> tuple[pd.DataFrame, list[tuple], list[tuple]]:
+    """One ticker's as-traded prices, split rows and share-count rows. ``crash`` = (day index,
+    fall or None for a random 10-20 %)."""
+    n_days = len(days)
+    sigma = rng.uniform(0.012, 0.03)
+    mu = rng.uniform(-0.0002, 0.0012)
+    rets = rng.normal(mu, sigma, n_days)
+    shocks = rng.random(n_days) < 0.004  # rare large moves, both ways
+    rets[shocks] += rng.normal(0, 0.08, shocks.sum())
+    if crash is not None:
+        idx, fall = crash
+        rets[idx] = np.log(1 - (fall if fall is not None else rng.uniform(0.10, 0.20)))
+    first = rng.uniform(15, 400)
+    adj_close = first * np.exp(np.cumsum(rets))  # economic path, on today's split basis later
+
+    # Splits: when the as-traded price first passes 900, a 10-for-1 (or 4-for-1) the next session
+    # (at most three). factor: as-traded = economic x factor (it shrinks after each split).
+    factor = np.ones(n_days)
+    splits_here = []
+    level, look_from = 1.0, 0
+    while len(splits_here) < 3 and look_from < n_days - 1:
+        over = np.flatnonzero(adj_close[look_from : n_days - 1] * level > 900)
+        if not len(over):
+            break
+        d = look_from + int(over[0]) + 1  # the session after the close above 900
+        ratio = 10.0 if rng.random() < 0.7 else 4.0
+        splits_here.append((days[d], ratio))
+        level /= ratio
+        factor[d:] = level
+        look_from = d
+    close = adj_close * factor
+    open_ = close * np.exp(rng.normal(0, sigma / 3, n_days))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, sigma / 2, n_days)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, sigma / 2, n_days)))
+    volume = np.round(rng.lognormal(16, 0.5, n_days) / factor)
+    prices = pd.DataFrame(
+        {
+            "ticker": ticker,
+            "date": days,
+            "open": np.round(open_, 4),
+            "high": np.round(high, 4),
+            "low": np.round(low, 4),
+            "close": np.round(close, 4),
+            "volume": volume.astype("int64"),
+        }
+    )
+    split_rows = [(ticker, d, r) for d, r in splits_here]
+
+    # Quarterly counts: as-of ~4 weeks after quarter end, reported 2-6 days later, on the split
+    # basis of the as-of date; slow buybacks or issuance.
+    share_rows = []
+    base = rng.uniform(0.2e9, 5e9)
+    drift = rng.uniform(-0.008, 0.006)
+    for q, qe in enumerate(pd.date_range(start, end, freq="QE")):
+        as_of = qe + timedelta(days=int(rng.integers(20, 35)))
+        reported = as_of + timedelta(days=int(rng.integers(2, 7)))
+        econ = base * (1 + drift) ** q
+        later = [r for d, r in splits_here if d > as_of]
+        shares = econ / float(np.prod(later)) if later else econ
+        share_rows.append((ticker, "all", as_of, int(round(shares, -3)), reported))
+    # One count before the first session so day one is valued.
+    share_rows.append(
+        (
+            ticker,
+            "all",
+            pd.Timestamp(start) - timedelta(days=40),
+            int(round(base / float(np.prod([r for _, r in splits_here]) or 1.0), -3)),
+            pd.Timestamp(start) - timedelta(days=35),
+        )
+    )
+    return prices, split_rows, share_rows
+
+
 def generate_market(
     n_tickers: int = 30,
     start: date = date(2019, 1, 2),
@@ -97,77 +177,20 @@ def generate_market(
     """Generate a market. Every ticker trades every session from ``start`` to ``end``."""
     rng = np.random.default_rng(seed)
     days = trading_days(start, end)
-    n_days = len(days)
     tickers = tickers_for(n_tickers)
     crash_idx = None
     if crash_day is not None and pd.Timestamp(crash_day) in days:
         crash_idx = int(days.get_loc(pd.Timestamp(crash_day)))
 
     price_frames, split_rows, share_rows = [], [], []
-    quarter_ends = pd.date_range(start, end, freq="QE")
     for i, ticker in enumerate(tickers):
-        sigma = rng.uniform(0.012, 0.03)
-        mu = rng.uniform(-0.0002, 0.0012)
-        rets = rng.normal(mu, sigma, n_days)
-        shocks = rng.random(n_days) < 0.004  # rare large moves, both ways
-        rets[shocks] += rng.normal(0, 0.08, shocks.sum())
+        crash = None
         if crash_idx is not None and i < max(3, n_tickers // 8):
-            rets[crash_idx] = np.log(1 - (0.17 if i == 0 else rng.uniform(0.10, 0.20)))
-        first = rng.uniform(15, 400)
-        adj_close = first * np.exp(np.cumsum(rets))  # economic path, on today's split basis later
-
-        # Splits: when the as-traded price first passes 900, a 10-for-1 (or 4-for-1) the next session.
-        factor = np.ones(n_days)  # as-traded = economic x factor (factor shrinks after each split)
-        splits_here = []
-        level = 1.0
-        for d in range(1, n_days):
-            if adj_close[d - 1] * level > 900 and len(splits_here) < 3:
-                ratio = 10.0 if rng.random() < 0.7 else 4.0
-                splits_here.append((days[d], ratio))
-                level /= ratio
-            factor[d] = level
-        close = adj_close * factor
-        open_ = close * np.exp(rng.normal(0, sigma / 3, n_days))
-        high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, sigma / 2, n_days)))
-        low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, sigma / 2, n_days)))
-        volume = np.round(rng.lognormal(16, 0.5, n_days) / factor)
-        price_frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": ticker,
-                    "date": days,
-                    "open": np.round(open_, 4),
-                    "high": np.round(high, 4),
-                    "low": np.round(low, 4),
-                    "close": np.round(close, 4),
-                    "volume": volume.astype("int64"),
-                }
-            )
-        )
-        split_rows += [(ticker, d, r) for d, r in splits_here]
-
-        # Quarterly counts: as-of ~4 weeks after quarter end, reported 2-6 days later, on the
-        # split basis of the as-of date; slow buybacks or issuance.
-        base = rng.uniform(0.2e9, 5e9)
-        drift = rng.uniform(-0.008, 0.006)
-        for q, qe in enumerate(quarter_ends):
-            as_of = qe + timedelta(days=int(rng.integers(20, 35)))
-            reported = as_of + timedelta(days=int(rng.integers(2, 7)))
-            econ = base * (1 + drift) ** q
-            later = [r for d, r in splits_here if d > as_of]
-            shares = econ / float(np.prod(later)) if later else econ
-            share_rows.append((ticker, "all", as_of, int(round(shares, -3)), reported))
-        # One count before the first session so day one is valued.
-        share_rows.append(
-            (
-                ticker,
-                "all",
-                pd.Timestamp(start) - timedelta(days=40),
-                int(round(base / float(np.prod([r for _, r in splits_here]) or 1.0), -3)),
-                pd.Timestamp(start) - timedelta(days=35),
-            )
-        )
-
+            crash = (crash_idx, 0.17 if i == 0 else None)
+        p, sp, sh = _ticker_series(rng, ticker, days, start, end, crash)
+        price_frames.append(p)
+        split_rows += sp
+        share_rows += sh
     prices = pd.concat(price_frames, ignore_index=True)
     splits = pd.DataFrame(split_rows, columns=["ticker", "date", "ratio"])
     splits["date"] = pd.to_datetime(splits["date"]).astype("datetime64[ns]")
@@ -178,3 +201,76 @@ def generate_market(
     shares["reported_date"] = pd.to_datetime(shares["reported_date"]).astype("datetime64[ns]")
     shares = shares.sort_values(["ticker", "as_of"], ignore_index=True)
     return GeneratedMarket(prices=prices, splits=splits, shares=shares, crash_day=crash_day)
+
+
+def ticker_index(ticker: str) -> int | None:
+    """The inverse of ``tickers_for``: ALFA -> 0, BRAV2 -> 27; None for any other symbol."""
+    head, tail = ticker[:4], ticker[4:]
+    if head not in _NAMES or (tail and (not tail.isdigit() or int(tail) < 2)):
+        return None
+    return _NAMES.index(head) + (26 * (int(tail) - 1) if tail else 0)
+
+
+class GeneratedSource:
+    """A source of any number of generated tickers (``tickers_for``), each generated on its own
+    when asked for (its own seeded stream), so a market of 6,000 tickers over decades never has
+    to be in memory at once. Prices are as traded, so no de-adjustment is done. Used by the
+    whole-market benchmark (``bench/whole_market.py``) through the flows' real chunked path."""
+
+    name = "generated"
+
+    def __init__(self, start: date, end: date, seed: int = 18, crash_day: date | None = None):
+        self.start, self.end, self.seed = start, end, seed
+        self.days = trading_days(start, end)
+        self.crash_idx = (
+            int(self.days.get_loc(pd.Timestamp(crash_day)))
+            if crash_day is not None and pd.Timestamp(crash_day) in self.days
+            else None
+        )
+
+    def series(self, ticker: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+        """(prices, splits, shares) over the whole span, or None for a symbol not generated."""
+        i = ticker_index(ticker)
+        if i is None:
+            return None
+        crash = None
+        if self.crash_idx is not None and i % 8 == 0:
+            crash = (self.crash_idx, 0.17 if i == 0 else None)
+        rng = np.random.default_rng([self.seed, i])
+        prices, splits, shares = _ticker_series(rng, ticker, self.days, self.start, self.end, crash)
+        splits = pd.DataFrame(splits, columns=["ticker", "date", "ratio"])
+        shares = pd.DataFrame(
+            shares, columns=["ticker", "share_class", "as_of", "shares", "reported_date"]
+        )
+        return prices, splits, shares
+
+    def fetch(self, tickers: list[str], start: date, end: date):
+        from capwatch.extract import SHARES_LOOKBACK, Extracted, Problem
+
+        lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+        since = pd.Timestamp(start - SHARES_LOOKBACK)
+        prices, splits, shares, problems = [], [], [], []
+        for t in tickers:
+            got = self.series(t)
+            if got is None:
+                problems.append(Problem(t, "prices", "not a generated ticker (unknown symbol)"))
+                continue
+            p, sp, sh = got
+            prices.append(p[(p["date"] >= lo) & (p["date"] <= hi)])
+            splits.append(sp)
+            sh = sh[(sh["as_of"] >= since) & (sh["as_of"] <= hi)]
+            shares.append(sh.assign(source=self.name, accession=""))
+
+        def cat(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
+            frames = [f for f in frames if len(f)]
+            return pd.concat(frames, ignore_index=True) if frames else None
+
+        out = Extracted(problems=problems)
+        for name, frames in (("prices", prices), ("splits", splits), ("shares", shares)):
+            frame = cat(frames)
+            if frame is not None:
+                for c in ("date", "as_of", "reported_date"):
+                    if c in frame:
+                        frame[c] = pd.to_datetime(frame[c]).astype("datetime64[ns]")
+                setattr(out, name, frame)
+        return out

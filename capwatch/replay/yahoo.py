@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time as _time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -116,8 +116,34 @@ def _chart_meta(ticker: str, first: date | None) -> dict:
     }
 
 
-def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: int | None) -> dict:
-    """The v8 chart response for one ticker and range (daily bars, events=div,splits)."""
+def _monthly(g: pd.DataFrame, ts: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Daily bars as Yahoo's ``interval=1mo`` bars: one per calendar month, stamped at its start."""
+    month = pd.to_datetime(g["date"]).dt.to_period("M")
+    out = g.groupby(month.to_numpy(), sort=True).agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+    )
+    stamps = np.array(
+        [
+            int(datetime.combine(p.start_time.date(), time(0, 0), NEW_YORK).timestamp())
+            for p in out.index
+        ]
+    )
+    return out.reset_index(drop=True), stamps
+
+
+def chart_json(
+    frames: MarketFrames,
+    ticker: str,
+    period1: int | None,
+    period2: int | None,
+    interval: str = "1d",
+) -> dict:
+    """The v8 chart response for one ticker and range (events=div,splits): daily bars, or
+    monthly ones for ``interval=1mo`` (events keep their own dates)."""
     g = frames._by_ticker.get(ticker)
     if g is None:
         return {
@@ -136,6 +162,11 @@ def chart_json(frames: MarketFrames, ticker: str, period1: int | None, period2: 
     keep = (ts >= lo) & (ts < hi)
     g, ts = g[keep], ts[keep]
     meta = _chart_meta(ticker, days.iloc[0] if len(days) else None)
+    if interval == "1mo" and len(g):
+        g, ts = _monthly(g, ts)
+        meta["dataGranularity"] = "1mo"
+    elif interval != "1d":
+        raise ValueError(f"offline Yahoo serves interval 1d or 1mo, not {interval!r}")
     result: dict = {"meta": meta}
     if len(g):
         result["timestamp"] = ts.tolist()
@@ -211,13 +242,20 @@ class OfflineYahoo(BaseAdapter):
         faults: dict[str, str] | None = None,
         fail_times: int | None = None,
         latency: float = 0.0,
+        max_rate: float | None = None,
     ):
         super().__init__()
         self.frames = frames
+        # Like Yahoo under load: more than ``max_rate`` data requests in any one second are
+        # answered 429 Too Many Requests (``rejected`` counts them).
+        self.max_rate = max_rate
+        self.rejected = 0
+        self._recent: deque[float] = deque()
         self.latency = latency  # seconds per data request: a slow network, for resume tests
         self.faults = dict(faults or {})
         self.fail_times = fail_times
         self.requests_seen: Counter[tuple[str, str]] = Counter()
+        self.ranges_seen: list[tuple[str, date, date, str]] = []
         self._lock = threading.Lock()
 
     def _respond(
@@ -232,6 +270,16 @@ class OfflineYahoo(BaseAdapter):
         resp.encoding = "utf-8"
         resp.reason = "OK" if status < 400 else "Error"
         return resp
+
+    def _over_rate(self) -> bool:
+        """Would this request be one too many in the last second? (call under the lock)"""
+        now = _time.monotonic()
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) >= self.max_rate:
+            return True
+        self._recent.append(now)
+        return False
 
     def _fault(self, ticker: str, endpoint: str) -> str | None:
         fault = self.faults.get(ticker)
@@ -271,6 +319,9 @@ class OfflineYahoo(BaseAdapter):
         else:
             return self._respond(request, 404, "{}", "application/json")
         with self._lock:
+            if self.max_rate and self._over_rate():
+                self.rejected += 1
+                return self._respond(request, 429, "Too Many Requests", "text/plain")
             self.requests_seen[(ticker, endpoint)] += 1
             fault = self._fault(ticker, endpoint)
         if self.latency:
@@ -303,13 +354,23 @@ class OfflineYahoo(BaseAdapter):
             return self._respond(request, 200, json.dumps(body), "application/json")
         p1 = int(query["period1"]) if "period1" in query else None
         p2 = int(query["period2"]) if "period2" in query else None
+        if p1 is not None:
+            with self._lock:  # what each chart request asked for: ticker, from, to, interval
+                self.ranges_seen.append(
+                    (
+                        ticker,
+                        datetime.fromtimestamp(p1, UTC).date(),
+                        datetime.fromtimestamp(p2 or 0, UTC).date(),
+                        query.get("interval", "1d"),
+                    )
+                )
         if query.get("range") == "1d":  # yfinance asks this to learn the ticker's timezone
             p1 = p2 = 0
         if (
             fault == "other_symbol"
         ):  # the chart of another listed symbol, as Yahoo would describe it
             ticker = next(t for t in self.frames.tickers if t != ticker)
-        body = chart_json(self.frames, ticker, p1, p2)
+        body = chart_json(self.frames, ticker, p1, p2, query.get("interval", "1d"))
         if body["chart"]["result"] is None:
             return self._respond(request, 404, json.dumps(body), "application/json")
         if fault == "empty":

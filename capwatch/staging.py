@@ -1,0 +1,166 @@
+"""Staging: what an extract task fetched, on disk as Parquet, until the one writer has loaded it.
+
+Extract tasks run in parallel and never touch the warehouse; each writes its chunk here, keyed by
+run and chunk (``<staging>/<run_id>/<chunk key>/``), and the writer loads staged chunks into DuckDB
+one transaction at a time. A crash after extraction therefore never refetches: the next run
+(``pending``) loads whatever an earlier run staged and did not load, before it plans its own
+chunks. A chunk directory is written under a temporary name and renamed when complete, so a
+half-written chunk is never loaded; it is deleted once its load has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from capwatch.extract import REFUSED_COLUMNS, Extracted, Problem
+from capwatch.schema import DIVIDENDS, PRICES, SHARES, SPLITS
+
+_FRAMES = {"prices": PRICES, "splits": SPLITS, "dividends": DIVIDENDS, "shares": SHARES}
+_MANIFEST = "chunk.json"
+
+
+@dataclass
+class StagedChunk:
+    """A chunk on disk: what was asked for, when, from which source, and what it holds."""
+
+    path: Path
+    run_id: str
+    source: str
+    tickers: list[str]
+    start: date
+    end: date
+    fetched_on: date  # the fetch's "today": nothing on or after it counts as final
+    rows: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        t = self.tickers
+        return ",".join(t[:3]) + (f"+{len(t) - 3}" if len(t) > 3 else "")
+
+    def read(self) -> Extracted:
+        """The chunk's frames, as the source delivered them."""
+        frames = {}
+        for name, table in _FRAMES.items():
+            f = self.path / f"{name}.parquet"
+            frames[name] = pd.read_parquet(f) if f.exists() else table.empty()
+        f = self.path / "refused.parquet"
+        refused = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=REFUSED_COLUMNS)
+        return Extracted(**frames, refused=refused, problems=list(self.problems))
+
+    def discard(self) -> None:
+        """Forget the chunk (after its load committed)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            self.path.parent.rmdir()  # the run's directory, once its last chunk is gone
+        except OSError:
+            pass
+
+
+def chunk_key(tickers: list[str], start: date, end: date) -> str:
+    """A short, stable name for (tickers, start, end)."""
+    digest = hashlib.sha1(",".join(tickers).encode()).hexdigest()[:12]
+    return f"{start:%Y%m%d}-{end:%Y%m%d}-{digest}"
+
+
+class Staging:
+    """The staging area under ``root`` (default: ``<warehouse>.staging`` beside the file)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def write(
+        self,
+        run_id: str,
+        source: str,
+        tickers: list[str],
+        start: date,
+        end: date,
+        fetched_on: date,
+        batch: Extracted,
+    ) -> StagedChunk:
+        final = self.root / run_id / chunk_key(tickers, start, end)
+        tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, mode=0o700)
+        rows = {}
+        for name in _FRAMES:
+            frame = getattr(batch, name)
+            rows[name] = len(frame)
+            if len(frame):
+                frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        if len(batch.refused):
+            batch.refused.astype(str).to_parquet(tmp / "refused.parquet", index=False)
+        chunk = StagedChunk(
+            path=final,
+            run_id=run_id,
+            source=source,
+            tickers=list(tickers),
+            start=start,
+            end=end,
+            fetched_on=fetched_on,
+            rows=rows,
+            problems=list(batch.problems),
+        )
+        (tmp / _MANIFEST).write_text(json.dumps(_manifest(chunk)))
+        shutil.rmtree(final, ignore_errors=True)  # a retried task's earlier copy
+        os.replace(tmp, final)  # complete, or not there at all
+        return chunk
+
+    def pending(self) -> list[StagedChunk]:
+        """Complete chunks no writer has loaded yet (a run that crashed after extracting), oldest
+        first. Half-written chunks (``.tmp-*``) are left for ``sweep``."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for manifest in self.root.glob(f"*/*/{_MANIFEST}"):
+            if ".tmp-" in manifest.parent.name:
+                continue
+            try:
+                out.append(_from_manifest(manifest.parent, json.loads(manifest.read_text())))
+            except (ValueError, KeyError, TypeError):
+                continue  # unreadable: never loaded, removed by sweep
+        out.sort(key=lambda c: (c.path.stat().st_mtime, c.path.name))
+        return out
+
+    def sweep(self) -> int:
+        """Remove half-written and unreadable chunk directories; returns how many."""
+        removed = 0
+        if not self.root.is_dir():
+            return removed
+        for d in self.root.glob("*/*"):
+            if d.is_dir() and (".tmp-" in d.name or not (d / _MANIFEST).exists()):
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def _manifest(chunk: StagedChunk) -> dict:
+    d = asdict(chunk)
+    d.pop("path")
+    d["problems"] = [asdict(p) for p in chunk.problems]
+    for k in ("start", "end", "fetched_on"):
+        d[k] = d[k].isoformat()
+    return d
+
+
+def _from_manifest(path: Path, d: dict) -> StagedChunk:
+    return StagedChunk(
+        path=path,
+        run_id=d["run_id"],
+        source=d["source"],
+        tickers=list(d["tickers"]),
+        start=date.fromisoformat(d["start"]),
+        end=date.fromisoformat(d["end"]),
+        fetched_on=date.fromisoformat(d["fetched_on"]),
+        rows=dict(d["rows"]),
+        problems=[Problem(**p) for p in d["problems"]],
+    )
