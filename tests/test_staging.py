@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from capwatch.calendar import trading_days
-from capwatch.replay.market import GeneratedSource, generate_market, ticker_index, tickers_for
+from capwatch.extract.generated import GeneratedSource, ticker_index
+from capwatch.replay.market import generate_market, tickers_for
 
 
 def _generated_frames():

@@ -154,6 +154,18 @@ class YahooSource:
                 time.sleep(delay)
                 attempt += 1
 
+    def _ticker(self, ticker: str):
+        """yfinance's Ticker. yfinance first asks Yahoo for a ticker's timezone (once per ticker and
+        machine, then cached on disk): that request takes its own slot of the budget too."""
+        if self.limiter or self.prefect_rate_limit:
+            try:
+                known = self._yf.cache.get_tz_cache().lookup(ticker)
+            except Exception:  # noqa: BLE001 - an unreadable cache: assume the request happens
+                known = None
+            if known is None:
+                self._pace()
+        return self._yf.Ticker(ticker, session=self.session)
+
     def _pace(self) -> None:
         pace(self.limiter, self.prefect_rate_limit)
         self.requests += 1  # (a race between threads can only undercount this statistic)
@@ -164,7 +176,7 @@ class YahooSource:
         those between an older share count and ``start``). A past range asks only for itself;
         the splits around it come from ``_splits_around`` (monthly bars: one small request per
         ticker, shared by all its chunks)."""
-        t = self._yf.Ticker(ticker, session=self.session)
+        t = self._ticker(ticker)
         self._pace()
         first = start - SHARES_LOOKBACK if self._reaches_today(end) else start
         last = self.today() if self._reaches_today(end) else end
@@ -200,7 +212,7 @@ class YahooSource:
         # yfinance's history() moves an event to the start of its monthly bar; the chart
         # endpoint's own events carry the exact day, so they are read through yfinance's data
         # layer (its cookie, crumb and rate-limit errors) and parsed here.
-        t = self._yf.Ticker(ticker, session=self.session)
+        t = self._ticker(ticker)
         self._pace()
         response = t._data.get(
             url=f"https://query2.finance.yahoo.com/v8/finance/chart/{ticker}",
@@ -239,7 +251,7 @@ class YahooSource:
         return rows
 
     def _shares(self, ticker: str, start: date, end: date):
-        t = self._yf.Ticker(ticker, session=self.session)
+        t = self._ticker(ticker)
         self._pace()
         return t.get_shares_full(
             start=(start - SHARES_LOOKBACK).isoformat(), end=(end + timedelta(days=1)).isoformat()
