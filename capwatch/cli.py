@@ -333,6 +333,19 @@ def run(
 @click.option(
     "--refresh", is_flag=True, help="Fetch the whole range again, even the parts already loaded."
 )
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tickers per chunk (default CAPWATCH_CHUNK_SIZE, 25).",
+)
+@click.option(
+    "--chunk-years",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Years per chunk: fewer, larger chunks mean fewer requests.",
+)
 @_accept_corrections_option
 def backfill(
     db: str | None,
@@ -343,6 +356,8 @@ def backfill(
     shares_source: str | None,
     alert_history: bool,
     refresh: bool,
+    chunk_size: int | None,
+    chunk_years: int,
     accept_corrections: bool,
 ) -> None:
     """Load a date range (only what is not loaded yet), then rebuild the models.
@@ -361,6 +376,8 @@ def backfill(
         db=str(settings.db_path),
         alert_history=alert_history,
         refresh=refresh,
+        chunk_size=chunk_size,
+        chunk_years=chunk_years,
         accept_corrections=accept_corrections,
     )
     _report_run(summary, settings.db_path)

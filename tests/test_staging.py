@@ -163,3 +163,41 @@ def test_generated_source_streams_any_ticker_on_its_own():
     assert [str(p) for p in bad.problems] == [
         "ZZZZ (prices): not a generated ticker (unknown symbol)"
     ]
+
+
+def test_backfill_command_takes_chunk_shape(prefect_harness, tmp_path, monkeypatch):
+    """`capwatch backfill --chunk-size N --chunk-years Y`: the chunks the run loads have that shape."""
+    from click.testing import CliRunner
+
+    from capwatch.cli import main
+
+    monkeypatch.setenv("CAPWATCH_SHARES_SOURCE", "none")
+    db = tmp_path / "c.duckdb"
+    args = ["backfill", "--db", str(db), "--source", "replay:demo", "--tickers", "ALFA,BRAV,CHAR"]
+    args += [
+        "--start",
+        "2023-01-02",
+        "--end",
+        "2024-12-31",
+        "--chunk-size",
+        "2",
+        "--chunk-years",
+        "1",
+    ]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    con = duckdb.connect(str(db), read_only=True)
+    chunks = con.execute(
+        "select start_date, end_date, count(*) from load_intervals group by all order by all"
+    ).fetchall()
+    loads = con.execute(
+        "select start_date, len(tickers) from load_runs where flow = 'backfill' order by all"
+    ).fetchall()
+    con.close()
+    # two one-year ranges (a year from the start day), each loaded for the three tickers
+    assert chunks == [
+        (date(2023, 1, 2), date(2024, 1, 1), 3),
+        (date(2024, 1, 2), date(2024, 12, 31), 3),
+    ]
+    # and each range in chunks of at most two tickers: 2 + 1
+    assert [n for _, n in loads] == [1, 2, 1, 2]
