@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,9 @@ def step_daily(db: Path, tickers: int, years: int, chunk: int) -> dict:
         "rows_inserted": summary.rows_inserted,
         "rows_updated": summary.rows_updated,
         "models_s": sum(m.seconds for m in summary.models),
+        "slowest_models": sorted(
+            ((m.name, round(m.seconds, 3)) for m in summary.models), key=lambda x: -x[1]
+        )[:6],
         "chunks": len(summary.chunks),
         "peak_rss_mb": _peak_mb(),
         "once_per_process_s": once,
@@ -291,6 +295,7 @@ def main() -> None:
     r["extract"] = _child("extract", tickers=a.extract_tickers or a.tickers, rate=a.rate)
     print("extract", r["extract"], flush=True)
     _write(a, r, started)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _write(a, r: dict, started: datetime) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import duckdb
+import pandas as pd
 
 from capwatch.alerts.config import MARKET_KINDS, AlertConfig
 from capwatch.report import fmt_usd
@@ -92,11 +93,11 @@ def evaluate(
         cands += con.execute(sql, {"since": since}).fetchall()
         cols = [d[0] for d in con.description]
     now = datetime.now(UTC)
-    new = []
-    with transaction(con):
-        for row in cands:
-            c = dict(zip(cols, row, strict=True))
-            ev = Event(
+    events = []
+    for row in cands:
+        c = dict(zip(cols, row, strict=True))
+        events.append(
+            Event(
                 c["rule"],
                 c["company"],
                 c["date"],
@@ -114,28 +115,57 @@ def evaluate(
                     c["prior_days"],
                 ),
             )
-            notify = notify_since is not None and ev.date >= notify_since
-            inserted = con.execute(
-                "insert into alert_events (rule, company, date, ticker, change_pct, change_usd, market_cap, "
-                "rank_in_history, message, notify, created_at, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "on conflict do nothing returning rule",
-                [
-                    ev.rule,
-                    ev.company,
-                    ev.date,
-                    ev.ticker,
-                    ev.change_pct,
-                    ev.change_usd,
-                    ev.market_cap,
-                    ev.rank_in_history,
-                    ev.message,
-                    notify,
-                    now,
-                    run_id,
-                ],
-            ).fetchall()
-            if inserted:
-                new.append(ev)
+        )
+    # One INSERT for all candidates (a backfill over decades of a whole market finds tens of
+    # thousands): the ones already recorded are left as they are, the rest come back as new.
+    frame = pd.DataFrame(
+        [
+            (
+                ev.rule,
+                ev.company,
+                ev.date,
+                ev.ticker,
+                ev.change_pct,
+                ev.change_usd,
+                ev.market_cap,
+                ev.rank_in_history,
+                ev.message,
+                notify_since is not None and ev.date >= notify_since,
+            )
+            for ev in events
+        ],
+        columns=[
+            "rule",
+            "company",
+            "date",
+            "ticker",
+            "change_pct",
+            "change_usd",
+            "market_cap",
+            "rank_in_history",
+            "message",
+            "notify",
+        ],
+    )
+    with transaction(con):
+        inserted = set()
+        if len(frame):
+            con.register("alert_candidates", frame)
+            try:
+                inserted = set(
+                    con.execute(
+                        "insert into alert_events (rule, company, date, ticker, change_pct, "
+                        "change_usd, market_cap, rank_in_history, message, notify, created_at, "
+                        "run_id) select rule, company, date::date, ticker, change_pct, change_usd, "
+                        "market_cap, rank_in_history, message, notify, ?, ? "
+                        "from alert_candidates on conflict do nothing "
+                        "returning rule, company, date",
+                        [now, run_id],
+                    ).fetchall()
+                )
+            finally:
+                con.unregister("alert_candidates")
+        new = [ev for ev in events if (ev.rule, ev.company, ev.date) in inserted]
         _withdraw(con, cands, cols, since, {r.name for r in config.rules}, now)
     return new
 

@@ -16,6 +16,7 @@ final as (
     join single_listing as s on s.company = m.company
     join stg_prices as p on p.ticker = s.price_ticker and p.date = m.date
     where m.date >= __since__
+      and p.date >= __since__  -- implied by the join; said so the scan of stg_prices skips history
       and m.change_pct is not null
       and abs(m.change_pct - 100 * (p.close / p.prev_close_on_basis - 1)) > 1e-6
 )

@@ -1,3 +1,4 @@
+-- incremental: date, lookback 10 days
 /* Every corporate action in `splits`, with its kind.
    grain: one row per (ticker, date) of `splits` (date = ex-date).
    kind (kind_source says which rule decided):
@@ -10,18 +11,22 @@
        adjusted for it; it is not applied to counts or prices, and is listed in quarantine ('prices');
      - else 'split': counts and prices change by the ratio ('ratio rule'). */
 with actions as (
-    select ticker, date, ratio from splits
+    select ticker, date, ratio from splits where date >= __since__
 ),
 
 traded as (
-    -- the as-traded close on the ex-date against the previous close
+    -- the as-traded close on the ex-date against the previous close (within 10 days): one join
+    -- over the days that can matter, not a lookup per split into the whole price history
     select
         a.ticker,
         a.date,
-        (select p.close from prices_daily as p where p.ticker = a.ticker and p.date = a.date) as close,
-        (select max_by(p.close, p.date) from prices_daily as p where p.ticker = a.ticker and p.date < a.date
-            and p.date >= a.date - interval 10 days) as prev_close
+        max(p.close) filter (where p.date = a.date) as close,
+        max_by(p.close, p.date) filter (where p.date < a.date) as prev_close
     from actions as a
+    join prices_daily as p
+        on p.ticker = a.ticker and p.date between a.date - interval 10 days and a.date
+    where p.date >= __since__
+    group by a.ticker, a.date
 ),
 
 judged as (
