@@ -54,9 +54,10 @@ def _source(years: int):
     return GeneratedSource(_start(years), END, seed=18, crash_day=CRASH)
 
 
-def _env(db: Path) -> None:
+def _env(db: Path, chunk: int) -> None:
     os.environ.update(
         CAPWATCH_SHARES_SOURCE="none",
+        CAPWATCH_CHUNK_SIZE=str(chunk),
         CAPWATCH_DUCKDB_MEMORY_LIMIT=MEMORY_LIMIT,
         CAPWATCH_REPORTS_DIR=str(db.parent / "reports"),
         PREFECT_LOGGING_LEVEL="WARNING",
@@ -80,7 +81,7 @@ def _warm() -> float:
 
 
 def step_backfill(db: Path, tickers: int, years: int, chunk: int) -> dict:
-    _env(db)
+    _env(db, chunk)
     import flows.pipeline as pipeline
     from capwatch.replay.market import tickers_for
 
@@ -168,11 +169,12 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
 
 
 def step_daily(db: Path, tickers: int, years: int, chunk: int) -> dict:
-    _env(db)
+    _env(db, chunk)
     import flows.pipeline as pipeline
     from capwatch.replay.market import tickers_for
 
     source = _source(years)
+    source.keep_from(tickers_for(tickers), END - timedelta(days=40))  # the vendor's answers, ready
     pipeline.make_source = lambda settings: source
     once = _warm()
     t0 = time.perf_counter()

@@ -43,6 +43,9 @@ class Settings:
     daily_lookback_days: int = 7
     # Tickers per extract/load chunk: one transaction per chunk.
     chunk_size: int = 25
+    # Tickers per chunk in the daily run for tickers already loaded (a week each): a chunk's fixed
+    # cost (gates, a transaction, two task runs) is then paid a few times for the whole market.
+    daily_chunk_size: int = 1000
     # Extract tasks running at once (each stages its chunk as Parquet); the one writer loads them
     # in plan order while later chunks are still being fetched.
     extract_tasks: int = 4
@@ -127,6 +130,7 @@ class Settings:
             "history_years",
             "daily_lookback_days",
             "chunk_size",
+            "daily_chunk_size",
             "yahoo_concurrency",
             "extract_tasks",
         )
@@ -253,6 +257,7 @@ _ENV = {
     "history_years": _int,
     "daily_lookback_days": _int,
     "chunk_size": _int,
+    "daily_chunk_size": _int,
     "extract_tasks": _int,
     "staging_dir": Path,
     "writer_limit": str.strip,

@@ -477,7 +477,10 @@ def daily(
     plan = [
         (chunk, start, today)
         for start, ts in sorted(by_start.items())
-        for chunk in _chunks(ts, settings.chunk_size)
+        # a week per ticker: larger chunks; a first history: the backfill's chunk size
+        for chunk in _chunks(
+            ts, settings.chunk_size if start == default_start else settings.daily_chunk_size
+        )
     ]
     _ingest("daily", settings, plan, summary, accept_corrections=accept_corrections)
     failed = {p.ticker for p in summary.problems if p.dataset in ("prices", "symbol")}

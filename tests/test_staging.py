@@ -201,3 +201,14 @@ def test_backfill_command_takes_chunk_shape(prefect_harness, tmp_path, monkeypat
     ]
     # and each range in chunks of at most two tickers: 2 + 1
     assert [n for _, n in loads] == [1, 2, 1, 2]
+
+
+def test_generated_source_serves_a_kept_window_as_generated():
+    g = GeneratedSource(date(2015, 1, 2), date(2025, 12, 31))
+    names = tickers_for(30)[::5]
+    fresh = g.fetch(names, date(2025, 12, 1), date(2025, 12, 31))
+    g.keep_from(names, date(2025, 11, 1))
+    kept = g.fetch(names, date(2025, 12, 1), date(2025, 12, 31))
+    assert kept.prices.equals(fresh.prices) and kept.shares.equals(fresh.shares)
+    older = g.fetch(names, date(2025, 6, 2), date(2025, 6, 30))  # before the window: generated
+    assert older.prices["date"].min() == pd.Timestamp("2025-06-02")

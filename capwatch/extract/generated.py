@@ -32,12 +32,30 @@ class GeneratedSource:
 
     def __init__(self, start: date, end: date, seed: int = 18, crash_day: date | None = None):
         self.start, self.end, self.seed = start, end, seed
+        self._kept: dict[str, tuple] = {}
+        self._kept_since: pd.Timestamp | None = None
         self.days = trading_days(start, end)
         self.crash_idx = (
             int(self.days.get_loc(pd.Timestamp(crash_day)))
             if crash_day is not None and pd.Timestamp(crash_day) in self.days
             else None
         )
+
+    def keep_from(self, tickers: list[str], since: date) -> None:
+        """Generate these tickers once now and keep their rows from ``since`` on, so that fetches
+        of them that start on or after it (a daily run's week) cost a lookup, as a vendor's answer
+        would, not a regeneration of decades (the benchmark prepares its daily run so)."""
+        self._kept_since = pd.Timestamp(since)
+        parts = [self.series(t) for t in tickers]
+        parts = [p for p in parts if p is not None]
+        prices = pd.concat(
+            [p[p["date"] >= self._kept_since] for p, _, _ in parts], ignore_index=True
+        )
+        splits = pd.concat(
+            [sp for _, sp, _ in parts if len(sp)] or [parts[0][1]], ignore_index=True
+        )
+        shares = pd.concat([sh for _, _, sh in parts], ignore_index=True)
+        self._kept = {"names": set(prices["ticker"]), "frames": (prices, splits, shares)}
 
     def series(self, ticker: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
         """(prices, splits, shares) over the whole span, or None for a symbol not generated."""
@@ -59,6 +77,17 @@ class GeneratedSource:
         lo, hi = pd.Timestamp(start), pd.Timestamp(end)
         since = pd.Timestamp(start - SHARES_LOOKBACK)
         prices, splits, shares, problems = [], [], [], []
+        if (
+            self._kept_since is not None
+            and lo >= self._kept_since
+            and set(tickers) <= self._kept["names"]
+        ):
+            p, sp, sh = self._kept["frames"]
+            prices.append(p[p["ticker"].isin(tickers) & (p["date"] >= lo) & (p["date"] <= hi)])
+            splits.append(sp[sp["ticker"].isin(tickers)])
+            sh = sh[sh["ticker"].isin(tickers) & (sh["as_of"] >= since) & (sh["as_of"] <= hi)]
+            shares.append(sh.assign(source=self.name, accession=""))
+            tickers = []  # all served
         for t in tickers:
             got = self.series(t)
             if got is None:
