@@ -1,12 +1,13 @@
 """The Prefect flows: ``daily`` (after the US close) and ``backfill`` (any date range).
 
-Data flows one way: extract -> validate -> load per chunk (one transaction each, its own task
-runs), then transform + audit once, then alert. Tasks are thin: the work lives in
+Data flows one way: extract (parallel task runs, each staging its chunk as Parquet:
+``capwatch.staging``) -> validate -> load (the flow is the one writer: one transaction per chunk,
+in plan order), then transform + audit once, then alert. Tasks are thin: the work lives in
 ``capwatch.extract``, ``capwatch.validate``, ``capwatch.load``, ``capwatch.transform`` and
 ``capwatch.alerts``. Each flow builds one ``Settings`` from its parameters and the environment and
 passes it down. Network retries happen per ticker inside the source (``capwatch.extract.yahoo``),
-not as Prefect task retries (which would refetch a whole chunk); extract tasks carry the ``yahoo``
-tag for a Prefect concurrency limit.
+not as Prefect task retries (which would refetch a whole chunk); requests are paced per source
+(``capwatch.ratelimit``), and extract tasks carry the ``yahoo`` tag for a Prefect concurrency limit.
 
 This module is the orchestration layer: it imports ``capwatch``, never the other way round. The
 CLI and Prefect workers both load it from its entrypoint (``flows/pipeline.py:daily``).
