@@ -46,11 +46,13 @@ class GeneratedSource:
         of them that start on or after it (a daily run's week) cost a lookup, as a vendor's answer
         would, not a regeneration of decades (the benchmark prepares its daily run so)."""
         self._kept_since = pd.Timestamp(since)
-        parts = [self.series(t) for t in tickers]
-        parts = [p for p in parts if p is not None]
-        prices = pd.concat(
-            [p[p["date"] >= self._kept_since] for p, _, _ in parts], ignore_index=True
-        )
+        parts = []
+        for t in tickers:  # each ticker's decades cut to the window at once: memory stays small
+            got = self.series(t)
+            if got is not None:
+                p, sp, sh = got
+                parts.append((p[p["date"] >= self._kept_since], sp, sh))
+        prices = pd.concat([p for p, _, _ in parts], ignore_index=True)
         splits = pd.concat(
             [sp for _, sp, _ in parts if len(sp)] or [parts[0][1]], ignore_index=True
         )

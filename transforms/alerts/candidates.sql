@@ -5,21 +5,33 @@
    size_rank (for top-N rules) ranks the company's cap of the previous trading day among every
    company's cap that day in company_market_cap_daily: the whole universe as stored, never only
    the companies that moved (or were fetched) on the day itself. */
-with moves as (
-    select
-        company,
-        ticker,
-        date,
-        prev_date,
-        market_cap,
-        prev_market_cap,
-        change_usd,
-        change_pct,
-        min(change_usd) over (
-            partition by company order by date rows between unbounded preceding and 1 preceding
-        ) as prior_worst_usd,
-        row_number() over (partition by company order by date) - 1 as prior_days
+with before as (
+    -- what came before $since, per company, in one pass (no window over the whole history)
+    select company, min(change_usd) as worst_usd, count(*) as days
     from company_daily_moves
+    where date < $since
+    group by company
+),
+
+moves as (
+    select
+        m.company,
+        m.ticker,
+        m.date,
+        m.prev_date,
+        m.market_cap,
+        m.prev_market_cap,
+        m.change_usd,
+        m.change_pct,
+        -- least() skips nulls: the worst loss before the day, before $since or since then
+        least(b.worst_usd, min(m.change_usd) over (
+            partition by m.company order by m.date rows between unbounded preceding and 1 preceding
+        )) as prior_worst_usd,
+        coalesce(b.days, 0) + row_number() over (partition by m.company order by m.date) - 1
+            as prior_days
+    from company_daily_moves as m
+    left join before as b on b.company = m.company
+    where m.date >= $since
 ),
 
 size_ranks as (
