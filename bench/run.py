@@ -109,6 +109,20 @@ def step_capwatch(data: Path, db: Path, last_day: bool | None) -> dict:
     }
 
 
+def bare_upsert(con, prices: str, splits: str, shares: str) -> None:
+    """The floor's load: one keyed upsert per raw table from the named tables or frames."""
+    con.execute(f"""insert or replace into prices_daily
+                    select ticker, date::date, open, high, low, close, volume::bigint, 'bench', now(), 'r'
+                    from {prices}""")
+    con.execute(
+        f"insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from {splits}"
+    )
+    con.execute(f"""insert or replace into shares_outstanding
+                        (ticker, share_class, as_of, shares, reported_date, source, loaded_at, run_id)
+                    select ticker, share_class, as_of::date, shares::bigint, reported_date::date,
+                           'bench', now(), 'r' from {shares}""")
+
+
 def step_bare(data: Path, db: Path) -> dict:
     import duckdb
 
@@ -122,14 +136,7 @@ def step_bare(data: Path, db: Path) -> dict:
     t0 = time.perf_counter()
     con.execute("create table staged as select * from frame_prices")
     t1 = time.perf_counter()
-    con.execute("""insert or replace into prices_daily
-                   select ticker, date::date, open, high, low, close, volume::bigint, 'bench', now(), 'r' from staged""")
-    con.execute(
-        "insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from frame_splits"
-    )
-    con.execute("""insert or replace into shares_outstanding
-                       (ticker, share_class, as_of, shares, reported_date, source, loaded_at, run_id)
-                   select ticker, share_class, as_of::date, shares::bigint, reported_date::date, 'bench', now(), 'r' from frame_shares""")
+    bare_upsert(con, "staged", "frame_splits", "frame_shares")
     t2 = time.perf_counter()
     run_models(con)
     t3 = time.perf_counter()

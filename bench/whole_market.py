@@ -116,6 +116,7 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
     then one keyed upsert per table and the same SQL models."""
     import duckdb
 
+    from bench.run import bare_upsert
     from capwatch.replay.market import tickers_for
     from capwatch.transform import run_models
     from capwatch.warehouse import migrate
@@ -149,15 +150,7 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
             "insert into stage_shares select ticker, share_class, as_of, shares, reported_date from sh"
         )
     t1 = time.perf_counter()
-    con.execute("""insert or replace into prices_daily
-                   select ticker, date::date, open, high, low, close, volume::bigint, 'bench', now(), 'r' from stage_prices""")
-    con.execute(
-        "insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from stage_splits"
-    )
-    con.execute("""insert or replace into shares_outstanding
-                       (ticker, share_class, as_of, shares, reported_date, source, loaded_at, run_id)
-                   select ticker, share_class, as_of::date, shares::bigint, reported_date::date,
-                          'bench', now(), 'r' from stage_shares""")
+    bare_upsert(con, "stage_prices", "stage_splits", "stage_shares")
     t2 = time.perf_counter()
     run_models(con)
     t3 = time.perf_counter()
