@@ -132,7 +132,9 @@ def step_bare(data: Path, db: Path) -> dict:
     batch = _frames(data, None)
     con = duckdb.connect(str(db))
     migrate(con)
-    frame_prices, frame_splits, frame_shares = batch.prices, batch.splits, batch.shares  # noqa: F841 - scanned by name
+    con.register("frame_prices", batch.prices)
+    con.register("frame_splits", batch.splits)
+    con.register("frame_shares", batch.shares)
     t0 = time.perf_counter()
     con.execute("create table staged as select * from frame_prices")
     t1 = time.perf_counter()
