@@ -307,6 +307,7 @@ def _ingest(
         submit_next()  # keep the extractors busy while this chunk loads
         _load_chunk(flow_name, settings, chunk, summary, accept_corrections)
         done += 1
+        get_run_logger().info("[%d/%d] chunks loaded", done, len(plan))
         if progress:
             update_progress_artifact(progress, progress=100.0 * done / len(plan))
     if plan:
