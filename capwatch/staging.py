@@ -59,10 +59,11 @@ class StagedChunk:
     def discard(self) -> None:
         """Forget the chunk (after its load committed)."""
         shutil.rmtree(self.path, ignore_errors=True)
-        try:
-            self.path.parent.rmdir()  # the run's directory, once its last chunk is gone
-        except OSError:
-            pass
+        for empty in (self.path.parent, self.path.parent.parent):  # the run's, then the root
+            try:
+                empty.rmdir()  # only once nothing is left in it
+            except OSError:
+                break
 
 
 def chunk_key(tickers: list[str], start: date, end: date) -> str:
