@@ -43,8 +43,7 @@ class StagedChunk:
 
     @property
     def label(self) -> str:
-        t = self.tickers
-        return ",".join(t[:3]) + (f"+{len(t) - 3}" if len(t) > 3 else "")
+        return chunk_label(self.tickers)
 
     def read(self) -> Extracted:
         """The chunk's frames, as the source delivered them."""
@@ -64,6 +63,11 @@ class StagedChunk:
                 empty.rmdir()  # only once nothing is left in it
             except OSError:
                 break
+
+
+def chunk_label(tickers: list[str]) -> str:
+    """A chunk's tickers as a log and task-run name shows them: ``NVDA,AAPL,MSFT+22``."""
+    return ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
 
 
 def chunk_key(tickers: list[str], start: date, end: date) -> str:

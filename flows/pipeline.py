@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -42,7 +42,7 @@ from capwatch.extract import Problem, Source, make_source, split_valid_symbols
 from capwatch.load import LoadResult, load_batch
 from capwatch.report import daily_markdown, quarantined_in_run
 from capwatch.settings import Settings
-from capwatch.staging import StagedChunk, Staging
+from capwatch.staging import StagedChunk, Staging, chunk_label
 from capwatch.transform import ModelRun, build_and_gate
 from capwatch.universe import backfill_tickers, current_tickers
 from capwatch.validate import gate_raw
@@ -83,16 +83,14 @@ def writing(settings: Settings) -> Iterator:
     """The warehouse opened for writing, inside the writer limit's one slot when one is named
     (``CAPWATCH_WRITER_LIMIT``): writers on every worker then wait their turn in Prefect, and the
     file lock is only ever contended by processes outside Prefect (a user's DuckDB CLI)."""
+    slot = nullcontext()
     if settings.writer_limit:
         from prefect.concurrency.sync import concurrency
 
         # strict: a limit that does not exist fails the run instead of letting writers collide
-        with concurrency(settings.writer_limit, occupy=1, strict=True):
-            with open_warehouse(settings) as con:
-                yield con
-    else:
-        with open_warehouse(settings) as con:
-            yield con
+        slot = concurrency(settings.writer_limit, occupy=1, strict=True)
+    with slot, open_warehouse(settings) as con:
+        yield con
 
 
 @task(name="validate-and-load", cache_policy=NO_CACHE)
@@ -292,11 +290,10 @@ def _ingest(
         if nxt is None:
             return False
         tickers, start, end = nxt
-        label = ",".join(tickers[:3]) + (f"+{len(tickers) - 3}" if len(tickers) > 3 else "")
         in_flight.append(
-            extract.with_options(task_run_name=f"extract {label} {start}..{end}").submit(
-                source, staging, summary.run_id, tickers, start, end, today
-            )
+            extract.with_options(
+                task_run_name=f"extract {chunk_label(tickers)} {start}..{end}"
+            ).submit(source, staging, summary.run_id, tickers, start, end, today)
         )
         return True
 

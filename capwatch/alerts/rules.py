@@ -6,7 +6,7 @@ each (rule, company, date) is one row of ``alert_events`` however often a flow r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -118,34 +118,13 @@ def evaluate(
         )
     # One INSERT for all candidates (a backfill over decades of a whole market finds tens of
     # thousands): the ones already recorded are left as they are, the rest come back as new.
+    columns = [f.name for f in fields(Event)] + ["notify"]
     frame = pd.DataFrame(
         [
-            (
-                ev.rule,
-                ev.company,
-                ev.date,
-                ev.ticker,
-                ev.change_pct,
-                ev.change_usd,
-                ev.market_cap,
-                ev.rank_in_history,
-                ev.message,
-                notify_since is not None and ev.date >= notify_since,
-            )
+            {**asdict(ev), "notify": notify_since is not None and ev.date >= notify_since}
             for ev in events
         ],
-        columns=[
-            "rule",
-            "company",
-            "date",
-            "ticker",
-            "change_pct",
-            "change_usd",
-            "market_cap",
-            "rank_in_history",
-            "message",
-            "notify",
-        ],
+        columns=columns,
     )
     with transaction(con):
         inserted = set()
