@@ -109,6 +109,30 @@ def step_capwatch(data: Path, db: Path, last_day: bool | None) -> dict:
     }
 
 
+WHOLE_MARKET = "whole-market"
+
+
+def kept_section(path: Path, name: str) -> str:
+    """The section another benchmark wrote into ``path`` between its markers ('' if none)."""
+    text = path.read_text() if path.exists() else ""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return ""
+    return "\n" + text[text.index(start) : text.index(end) + len(end)] + "\n"
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Put ``body`` into ``path`` between the markers of ``name``, replacing an older copy."""
+    text = path.read_text() if path.exists() else ""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def bare_upsert(con, prices: str, splits: str, shares: str) -> None:
     """The floor's load: one keyed upsert per raw table from the named tables or frames."""
     con.execute(f"""insert or replace into prices_daily
@@ -382,7 +406,8 @@ def write_results(args, r: dict, n_rows: int) -> None:
         "",
     ]
     notes = (HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""
-    args.out.write_text("\n".join(lines) + ("\n" + notes if notes else ""))
+    kept = kept_section(args.out, WHOLE_MARKET)  # written by bench/whole_market.py
+    args.out.write_text("\n".join(lines) + ("\n" + notes if notes else "") + kept)
     print("\n".join(lines))
 
 

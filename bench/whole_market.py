@@ -376,6 +376,24 @@ def _write(a, r: dict, started: datetime) -> None:
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
     Path(a.out).write_text("\n".join(lines) + "\n")
+    # The targets' ratios also go into bench/RESULTS.md (issue 18), in their own marked section.
+    from bench.run import WHOLE_MARKET, write_section
+
+    table_at = lines.index("| ratio | measured | target | met |")
+    write_section(
+        HERE / "RESULTS.md",
+        WHOLE_MARKET,
+        "\n".join(
+            [
+                "## Whole market: 6,000 tickers x 25 years (bench/whole_market.py)",
+                "",
+                f"From one run started {started:%Y-%m-%d %H:%M} UTC; every step, figure and note: "
+                "[WHOLE_MARKET.md](WHOLE_MARKET.md).",
+                "",
+                *lines[table_at : table_at + 2 + len(ratios)],
+            ]
+        ),
+    )
     (HERE / "whole_market.json").write_text(json.dumps(r, indent=1, default=str))
 
 

@@ -69,7 +69,9 @@ def record(
     con: duckdb.DuckDBPyConnection, tickers: list[str], start: date, end: date, run_id: str
 ) -> None:
     """Mark [start, end] loaded for these tickers (call inside the load's transaction)."""
-    con.executemany(
-        "insert into load_intervals values (?, ?, ?, ?, current_timestamp)",
-        [(t, start, end, run_id) for t in tickers],
+    # One statement for the whole chunk (executemany costs a statement per ticker: ~0.5 s a day
+    # at 6,000 tickers).
+    con.execute(
+        "insert into load_intervals select unnest(?::varchar[]), ?, ?, ?, current_timestamp",
+        [list(tickers), start, end, run_id],
     )

@@ -303,3 +303,123 @@ def test_market_daily_and_group_daily_moves_sum_the_market_moves(db):
         "select group_name, change_usd, companies from group_daily_moves order by 1"
     ).fetchall()
     assert groups == [("Semiconductors", -21.0 * 1_000_000, 2), ("Software", 1.0 * 1_000_000, 1)]
+
+
+def _random_market(db, tickers: int = 8, days: int = 300, twins: bool = True):
+    """A seeded random walk per ticker over ``days`` weekdays from 2024-01-01; with ``twins`` the
+    last ticker trades exactly as the first (tied losses), counts known from before the start."""
+    import random
+    from datetime import timedelta
+
+    rng = random.Random(18)
+    names = [f"T{i:02d}" for i in range(tickers)]
+    dates, d = [], date(2024, 1, 1)
+    while len(dates) < days:
+        if d.weekday() < 5:
+            dates.append(d)
+        d += timedelta(days=1)
+    walks = names[:-1] if twins else names
+    rows = []
+    for i, t in enumerate(walks):
+        price, shares = 50.0 + 10 * i, 1_000_000_000 * (1 + i % 3)
+        _shares(db, [(t, date(2023, 12, 1), shares, date(2023, 12, 15))])
+        for day in dates:
+            price *= 1 + rng.gauss(0, 0.02) + (-0.15 if rng.random() < 0.01 else 0.0)
+            rows.append((t, day, round(price, 2)))
+    if twins:  # the same prices and count as the first ticker: every move ties with its moves
+        _shares(db, [(names[-1], date(2023, 12, 1), 1_000_000_000, date(2023, 12, 15))])
+        rows += [(names[-1], day, close) for t, day, close in rows if t == names[0]]
+    _prices(db, rows)
+    return names, dates
+
+
+def test_day_report_ranks_every_loss_as_largest_losses_does(db):
+    """The day report ranks a day's losses without sorting the history (per-key counts): the ranks
+    must be exactly largest_losses' ranks, ties included, for every loss on every day."""
+    from capwatch.resources import transforms_dir
+
+    names, dates = _random_market(db, tickers=8, days=300)
+    run_models(db)
+    sql = (transforms_dir() / "reports" / "day_losses.sql").read_text()
+    ranked_days = 0
+    for day in dates[1::7]:
+        db.execute(f"set variable report_day = DATE '{day}'")
+        got = db.execute(
+            f"select company, rank_usd, rank_pct, company_rank_usd, company_rank_pct from ({sql}) "
+            "where change_usd < 0 order by company"
+        ).fetchall()
+        want = db.execute(
+            "select company, rank_usd, rank_pct, company_rank_usd, company_rank_pct "
+            "from largest_losses where date = ? order by company",
+            [day],
+        ).fetchall()
+        assert got == want, day
+        ranked_days += bool(got)
+    assert ranked_days > 30
+    twins = db.execute(
+        "select count(*) from largest_losses a join largest_losses b on a.date = b.date "
+        "and a.company = ? and b.company = ? and a.rank_usd = b.rank_usd",
+        [names[0], names[-1]],
+    ).fetchone()[0]
+    assert twins > 50  # the twin's losses tie with the first ticker's: ties were ranked
+    gains = db.execute(
+        f"select count(*), count(rank_usd) from ({sql}) where change_usd >= 0"
+    ).fetchone()
+    assert gains[0] > 0 and gains[1] == 0  # gains have no ranks
+
+
+def test_record_loss_candidates_are_new_worst_losses_after_enough_history(db):
+    from capwatch.resources import transforms_dir
+
+    names, dates = _random_market(db, tickers=3, days=300, twins=False)
+    run_models(db)
+    db.execute(
+        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
+        "min_history integer, company varchar, direction varchar default 'down')"
+    )
+    db.execute(
+        "insert into alert_rules values ('record_loss', 'record_loss', null, null, 100, null, 'down')"
+    )
+    want = db.execute(
+        """
+        select company, date from (
+            select company, date, change_usd,
+                   min(change_usd) over (partition by company order by date
+                       rows between unbounded preceding and 1 preceding) as worst_before,
+                   row_number() over (partition by company order by date) - 1 as prior_days
+            from company_daily_moves)
+        where change_usd < 0 and change_usd < worst_before and prior_days >= 100
+        order by all
+        """
+    ).fetchall()
+    assert want  # the random walks set new records after their first 100 days
+    sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
+    for since in (dates[0], dates[150], dates[250]):
+        got = db.execute(
+            f"select company, date from ({sql}) where rule = 'record_loss' order by all",
+            {"since": since},
+        ).fetchall()
+        assert got == [r for r in want if r[1] >= since], since
+    db.execute("delete from alert_rules")  # no record rule: no record candidates
+    assert db.execute(sql, {"since": dates[0]}).fetchall() == []
+
+
+def test_the_price_move_audit_names_a_move_that_is_not_the_listings_price_move(db):
+    from capwatch.validate.audits import audit_models
+
+    names, dates = _random_market(db, tickers=3, days=40, twins=False)
+    run_models(db)
+    assert audit_models(db, since=dates[20]).passed
+    db.execute(
+        "update company_daily_moves set change_pct = change_pct + 0.5 where company = ? and date = ?",
+        [names[1], dates[30]],
+    )
+    result = audit_models(db, since=dates[20])
+    assert not result.passed
+    assert result.failures == [
+        (
+            "a single-class company's move is not its listing's price move",
+            [f"{names[1]} {dates[30]}"],
+        )
+    ]
+    assert audit_models(db, since=dates[31]).passed  # an incremental audit reads only its days
