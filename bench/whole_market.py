@@ -34,7 +34,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 END = date(2026, 11, 20)  # the last generated session; the daily run loads it
 CRASH = date(2025, 1, 27)
-MEMORY_LIMIT = "1GB"  # CAPWATCH_DUCKDB_MEMORY_LIMIT for every capwatch step (the floor: see step_floor)
+MEMORY_LIMIT = (
+    "1GB"  # CAPWATCH_DUCKDB_MEMORY_LIMIT for every capwatch step (the floor: see step_floor)
+)
 
 
 def _peak_mb() -> float:

@@ -75,6 +75,10 @@ def test_incremental_models_equal_a_full_rebuild(tmp_path):
     full = connect(tmp_path / "full.duckdb")
     _load(full, _batch(market, days[0], days[-1]), "all")
     build_and_gate(full, "full")
+    _same_models(inc, full)
+
+
+def _same_models(inc, full) -> None:
     for m in load_models():
         cols = [
             c
@@ -90,3 +94,39 @@ def test_incremental_models_equal_a_full_rebuild(tmp_path):
         a = inc.execute(f"select * from {m.name} order by {order}").df()
         b = full.execute(f"select * from {m.name} order by {order}").df()
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=m.name)
+
+
+def test_a_split_judged_again_when_its_prices_arrive_rebuilds_its_tickers_counts(tmp_path):
+    """The share-count models are rebuilt per ticker (only the tickers with a new count or split):
+    a split announced ahead and stored before its ex-date is judged again when the ex-date's price
+    arrives (here: the price did not split, so it is not applied); the ticker's counts are then
+    rebuilt although no count or split of it was stored since the last build."""
+    market = generate_market(n_tickers=4, start=date(2024, 1, 2), end=date(2024, 6, 28), seed=3)
+    days = sorted(market.prices.date.unique())
+    ex_date = pd.Timestamp(days[-10])
+    ticker = market.prices.ticker.iloc[0]
+    bogus = pd.DataFrame({"ticker": [ticker], "date": [ex_date], "ratio": [4.0]})
+    market.splits = pd.concat([market.splits, bogus], ignore_index=True)
+
+    def batch(lo, hi) -> Extracted:
+        b = _batch(market, lo, hi)
+        b.splits = market.splits[market.splits.date <= ex_date]  # announced ahead: stored early
+        return b
+
+    inc = connect(tmp_path / "incremental.duckdb")
+    _load(inc, batch(days[0], days[-20]), "r0")
+    build_and_gate(inc, "b0")
+    before = inc.execute(
+        "select kind from stg_corporate_actions where ticker = ? and date = ?", [ticker, ex_date]
+    ).fetchone()
+    _load(inc, batch(days[-19], days[-1]), "r1")
+    assert build_and_gate(inc, "b1")
+    after = inc.execute(
+        "select kind from stg_corporate_actions where ticker = ? and date = ?", [ticker, ex_date]
+    ).fetchone()
+    assert before == ("split",) and after == ("not_in_prices",)  # judged again on its prices
+
+    full = connect(tmp_path / "full.duckdb")
+    _load(full, batch(days[0], days[-1]), "all")
+    build_and_gate(full, "full")
+    _same_models(inc, full)

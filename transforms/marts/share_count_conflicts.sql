@@ -1,3 +1,4 @@
+-- incremental: ticker
 /* Share counts that two sources state differently for the same series and as-of date.
    grain: one row per (ticker, share_class, as_of) stated by more than one source with counts more
    than 0.5 % apart. capwatch never averages them: the share model uses one (stg_shares_checked:
@@ -6,6 +7,7 @@
 with several as (  -- only dates stated by more than one source (usually none): cheap to find
     select ticker, share_class, as_of
     from shares_outstanding
+    where ticker in (select ticker from _changed_tickers)  -- all on a full build
     group by ticker, share_class, as_of
     having count(distinct source) > 1
 ),

@@ -1,3 +1,4 @@
+-- incremental: ticker
 /* Every stored share count, checked before anything is multiplied by it.
    grain: one row per (ticker, share_class, as_of); quarantine_reason is null for a usable count.
    grain note: a filing and its amendment for one as-of date are two rows (two report dates).
@@ -28,7 +29,8 @@ with counts as (
         coalesce(reported_date, as_of) as known_date,
         bool_or(reported_date is not null) over (partition by ticker, share_class, as_of) as as_of_filed
     from shares_outstanding
-    where ticker not in (
+    where ticker in (select ticker from _changed_tickers)  -- all on a full build
+      and ticker not in (
         select price_ticker from ref_share_classes
         where price_ticker not in (select count_ticker from ref_share_classes)
     )

@@ -1,3 +1,4 @@
+-- incremental: ticker
 /* Share counts per series as they became known: the point-in-time series market caps use.
    grain: one row per (ticker, share_class, known_date), usable counts only (stg_shares_checked).
    known_date = the report (filing) date where the source gives one, else the as-of date; a count is
@@ -6,7 +7,9 @@
    An amendment restating the newest as-of date replaces that count from the amendment's filing date;
    before it, the original filing's count stays the one that was known. */
 with usable as (
-    select * from stg_shares_checked where quarantine_reason is null
+    select * from stg_shares_checked
+    where quarantine_reason is null
+      and ticker in (select ticker from _changed_tickers)  -- all on a full build
 ),
 
 newest_known as (
