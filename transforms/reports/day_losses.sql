@@ -14,9 +14,10 @@ with day as (
     where date = getvariable('report_day') and change_usd is not null
 ),
 
-keyed as materialized (  -- read once, used five times
+keyed as materialized (  -- read once, used six times
     select
         company,
+        date,
         change_usd,
         change_pct,
         floor(ln(-change_usd) * 1000)::bigint as usd_key,
@@ -26,14 +27,7 @@ keyed as materialized (  -- read once, used five times
 ),
 
 day_keyed as (
-    select
-        company,
-        change_usd,
-        change_pct,
-        floor(ln(-change_usd) * 1000)::bigint as usd_key,
-        case when change_pct < 0 then floor(ln(-change_pct) * 1000)::bigint end as pct_key
-    from day
-    where change_usd < 0
+    select * from keyed where date = getvariable('report_day')
 ),
 
 usd_above as (
