@@ -112,22 +112,27 @@ def step_capwatch(data: Path, db: Path, last_day: bool | None) -> dict:
 WHOLE_MARKET = "whole-market"
 
 
-def kept_section(path: Path, name: str) -> str:
-    """The section another benchmark wrote into ``path`` between its markers ('' if none)."""
+def _section(path: Path, name: str) -> tuple[str, int, int]:
+    """``path``'s text and where the section ``name`` starts and ends in it (-1, -1 if absent)."""
     text = path.read_text() if path.exists() else ""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
-        return ""
-    return "\n" + text[text.index(start) : text.index(end) + len(end)] + "\n"
+        return text, -1, -1
+    return text, text.index(start), text.index(end) + len(end)
+
+
+def kept_section(path: Path, name: str) -> str:
+    """The section another benchmark wrote into ``path`` between its markers ('' if none)."""
+    text, lo, hi = _section(path, name)
+    return "\n" + text[lo:hi] + "\n" if lo >= 0 else ""
 
 
 def write_section(path: Path, name: str, body: str) -> None:
     """Put ``body`` into ``path`` between the markers of ``name``, replacing an older copy."""
-    text = path.read_text() if path.exists() else ""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    text, lo, hi = _section(path, name)
+    block = f"<!-- {name}:start -->\n{body.rstrip()}\n<!-- {name}:end -->"
+    if lo >= 0:
+        text = text[:lo] + block + text[hi:]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

@@ -34,9 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 END = date(2026, 11, 20)  # the last generated session; the daily run loads it
 CRASH = date(2025, 1, 27)
-MEMORY_LIMIT = (
-    "1GB"  # CAPWATCH_DUCKDB_MEMORY_LIMIT for every capwatch step (the floor: see step_floor)
-)
+# CAPWATCH_DUCKDB_MEMORY_LIMIT for every capwatch step (the floor's: see step_floor)
+MEMORY_LIMIT = "1GB"
 
 
 def _peak_mb() -> float:
@@ -280,10 +279,9 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="capwatch-wm-"))
-    if a.resume:  # steps already measured in this session (a later step failed): their figures
-        r = json.loads(Path(a.resume).read_text())
+    # --resume: the figures of steps already measured in this session (a later step failed)
+    r = json.loads(Path(a.resume).read_text()) if a.resume else {}
     common = dict(tickers=a.tickers, chunk=a.chunk)
-    r = r if a.resume else {}
     started = datetime.now(UTC)
     for label, years in (("long", a.years), ("short", a.short_years)):
         if f"daily_{label}" in r:

@@ -4,17 +4,18 @@
    largest_losses (1 + the losses larger than it); company_rank_usd / company_rank_pct: the same
    within the company's own history (1 = the company's worst day). Gains have no ranks.
    Units: USD, percent.
-   Ranked without sorting the history, so that a daily run's report does not cost more as the
-   years pile up: a loss's key grows with its size (the log of its size in steps of 0.1 %); a
-   day's loss is outranked by every loss with a higher key (counted per key in one pass) and by
-   the larger ones that share its key (compared one by one). */
+   Ranked with one read of the history and no sort of it (a window over every loss took seconds
+   a day at whole-market size): a loss's key grows with its size (the log of its size in steps of
+   0.1 %); a day's loss is outranked by every loss with a higher key (counted per key in one hash
+   aggregate) and by the larger ones that share its key (compared one by one). */
 with day as (
     select company, ticker, date, prev_date, change_usd, change_pct, prev_market_cap, market_cap
     from company_daily_moves
     where date = getvariable('report_day') and change_usd is not null
 ),
 
-keyed as not materialized (  -- inlined per use: materialized, 6,000 x 25 years of losses spill (4x slower)
+-- Inlined at each use: materialized, 6,000 x 25 years of losses spill under a 1 GB cap (4x slower).
+keyed as not materialized (
     select
         company,
         date,
