@@ -149,8 +149,11 @@ def _upsert(
             "from _staged where not is_new",
             [table.name, run_id, loaded_at],
         )
+        # An update, not `insert or replace`: a lake has no keys to replace by (capwatch/lake.py).
+        meta = [c.strip() for c in meta_cols.split(",")]
+        assign = ", ".join([f"{c} = s.{c}" for c in table.columns] + [f"{m} = ?" for m in meta])
         con.execute(
-            f"insert or replace into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} from _staged where not is_new",
+            f"update {table.name} t set {assign} from _staged s where {on} and not s.is_new",
             params,
         )
     con.execute("drop table _staged")

@@ -73,6 +73,13 @@ class Settings:
     # DuckDB's memory cap for capwatch's connections, e.g. "1GB"; None = DuckDB's default (80 % of
     # RAM). Above it DuckDB spills joins, sorts and windows to disk; primary-key indexes must still fit.
     duckdb_memory_limit: str | None = None
+    # The warehouse backend: "duckdb" (one file, `db_path`: one writing process at a time) or
+    # "ducklake" (capwatch/lake.py: tables as Parquet files under `lake_data_path`, the catalog in
+    # PostgreSQL, SQLite or a DuckDB file named by `lake_catalog`, e.g. "postgres:dbname=capwatch
+    # host=db.internal" or "sqlite:/srv/capwatch/catalog.sqlite"; many writers and readers).
+    warehouse: str = "duckdb"
+    lake_catalog: str | None = None
+    lake_data_path: str | None = None
     # How long opening the warehouse waits while another process holds it (a writer, or a reader
     # that keeps it open), before failing with a message naming that process.
     lock_wait_seconds: float = 120.0
@@ -145,6 +152,15 @@ class Settings:
         if self.yahoo_retries < 0 or self.yahoo_backoff_seconds < 0 or self.replay_latency < 0:
             raise SettingsError(
                 "CAPWATCH_YAHOO_RETRIES, _BACKOFF_SECONDS and CAPWATCH_REPLAY_LATENCY cannot be negative"
+            )
+        if self.warehouse not in ("duckdb", "ducklake"):
+            raise SettingsError(
+                f"CAPWATCH_WAREHOUSE={self.warehouse!r}: use 'duckdb' (one file) or 'ducklake'"
+            )
+        if self.warehouse == "ducklake" and not self.lake_catalog:
+            raise SettingsError(
+                "CAPWATCH_WAREHOUSE=ducklake needs CAPWATCH_LAKE_CATALOG: 'postgres:dbname=... host=...', "
+                "'sqlite:/path/catalog.sqlite' or a DuckDB catalog file path"
             )
         check_source(self.source)
         check_shares_source(self.shares_source)
@@ -270,6 +286,9 @@ _ENV = {
     "replay_latency": _float,
     "duckdb_memory_limit": str.strip,
     "lock_wait_seconds": _float,
+    "warehouse": lambda raw: raw.strip().lower(),
+    "lake_catalog": str.strip,
+    "lake_data_path": str.strip,
     "alerts_config": Path,
     "alert_urls": _list,
     "shares_source": str.strip,

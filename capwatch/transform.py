@@ -305,8 +305,12 @@ def build_and_gate(
 
     def record(c: duckdb.DuckDBPyConnection) -> None:
         c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
+        names = [m.name for m in models]
+        c.execute(
+            "delete from model_fingerprints where model in (select unnest(?::varchar[]))", [names]
+        )
         c.executemany(
-            "insert or replace into model_fingerprints values (?, ?, ?)",
+            "insert into model_fingerprints values (?, ?, ?)",
             [(m.name, m.fingerprint, started) for m in models],
         )
 

@@ -163,8 +163,12 @@ def sync(con: duckdb.DuckDBPyConnection, listings: list[Listing], today: date) -
 
 def _insert(con, listing: Listing, today: date, by: str) -> None:
     # A ticker that left and returns on the same day keeps its one row for that day.
+    # Delete, then insert: a lake has no key to `insert or replace` by (capwatch/lake.py).
     con.execute(
-        "insert or replace into universe_members (ticker, first_seen, last_seen, cik, name, exchange, added_by) "
+        f"delete from universe_members where ticker = {lit(listing.ticker)} and first_seen = {lit(today)}"
+    )
+    con.execute(
+        "insert into universe_members (ticker, first_seen, last_seen, cik, name, exchange, added_by) "
         f"values ({lit(listing.ticker)}, {lit(today)}, {lit(today)}, {lit(listing.cik)}, "
         f"{lit(listing.name)}, {lit(listing.exchange)}, {lit(by)})"
     )

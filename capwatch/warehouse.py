@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from capwatch import lake
 from capwatch.resources import migrations_dir
 from capwatch.settings import Settings
 
@@ -137,13 +138,43 @@ def connection(
 
 
 def open_warehouse(settings: Settings, read_only: bool = False):
-    """The warehouse of ``settings`` (its path and memory cap) as a context manager that closes it."""
+    """The warehouse of ``settings`` (its file or lake, and memory cap) as a context manager that
+    closes it. Either way the connection's current database holds capwatch's tables."""
+    if settings.warehouse == "ducklake":
+        return lake_connection(settings, read_only=read_only)
     return connection(
         settings.db_path,
         read_only=read_only,
         memory_limit=settings.duckdb_memory_limit,
         wait_seconds=settings.lock_wait_seconds,
     )
+
+
+@contextmanager
+def lake_connection(
+    settings: Settings, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The lake of ``settings`` (capwatch/lake.py), migrated unless read-only, closed after use."""
+    try:
+        con = lake.connect(
+            settings.lake_catalog or "",
+            settings.lake_data_path,
+            read_only=read_only,
+            memory_limit=settings.duckdb_memory_limit,
+        )
+    except lake.LakeError as exc:
+        raise WarehouseError(str(exc)) from exc
+    try:
+        if not read_only:
+            lake.retry_conflicts(lambda: migrate(con, for_lake=True), "migrate")
+        yield con
+    finally:
+        con.close()
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``con`` works in a DuckLake (its writers then take leases, see capwatch/lake.py)."""
+    return con.execute("select current_database()").fetchone()[0] == lake.LAKE
 
 
 @contextmanager
@@ -170,11 +201,15 @@ def migrations() -> list[tuple[int, str, Path]]:
     return out
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the migrations this file has not seen yet, each in its own transaction."""
+def migrate(con: duckdb.DuckDBPyConnection, for_lake: bool = False) -> list[str]:
+    """Apply the migrations this warehouse has not seen yet, each in its own transaction (in a
+    lake without their primary keys: ``lake.for_lake``)."""
+    adapt = lake.for_lake if for_lake else (lambda sql: sql)
     con.execute(
-        "create table if not exists schema_migrations (version integer primary key, name varchar not null, "
-        "applied_at timestamptz not null default current_timestamp)"
+        adapt(
+            "create table if not exists schema_migrations (version integer primary key, name varchar not null, "
+            "applied_at timestamptz not null default current_timestamp)"
+        )
     )
     done = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
     applied = []
@@ -182,7 +217,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         if version in done:
             continue
         with transaction(con):
-            con.execute(path.read_text())
+            con.execute(adapt(path.read_text()))
             con.execute(
                 "insert into schema_migrations (version, name) values (?, ?)", [version, name]
             )

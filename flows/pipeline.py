@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
@@ -32,7 +33,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from capwatch import intervals
+from capwatch import intervals, lake
 from capwatch.alerts import AlertConfig, evaluate, load_config
 from capwatch.alerts.deliver import plan_deliveries, record_attempts, send_planned
 from capwatch.alerts.ops import mostly_empty, send_ops
@@ -49,6 +50,7 @@ from capwatch.validate import gate_raw
 from capwatch.warehouse import open_warehouse
 
 NEW_YORK = ZoneInfo("America/New_York")
+T = TypeVar("T")
 
 
 def notify_operations(flow, flow_run, state) -> None:
@@ -93,6 +95,26 @@ def writing(settings: Settings) -> Iterator:
         yield con
 
 
+@contextmanager
+def holding(settings: Settings, names: list[str]) -> Iterator:
+    """On a lake, ``names`` (tickers, "models", "alerts") held against every other writer for the
+    block (capwatch/lake.py: a lake has no locks, and no keys to stop two writers loading the same
+    rows); on a file, nothing: its lock already admits one writer at a time."""
+    if settings.warehouse != "ducklake":
+        yield
+        return
+    with open_warehouse(settings) as con, lake.leases(con, names):
+        yield
+
+
+def committed(settings: Settings, work: Callable[[], T], what: str) -> T:
+    """``work`` (one or more transactions) run once; on a lake run again from the new snapshot
+    when its commit conflicts with another writer's (nothing of the failed attempt is kept)."""
+    if settings.warehouse != "ducklake":
+        return work()
+    return lake.retry_conflicts(work, what)
+
+
 @task(name="validate-and-load", cache_policy=NO_CACHE)
 def validate_and_load(
     settings: Settings,
@@ -111,21 +133,25 @@ def validate_and_load(
     incomplete = {p.ticker for p in batch.problems} | set(quarantine["ticker"].dropna())
     completed = [t for t in chunk.tickers if t not in incomplete]
     loaded_until = min(chunk.end, chunk.fetched_on - timedelta(days=1))
-    with writing(settings) as con:
-        result = load_batch(
-            con,
-            clean,
-            quarantine,
-            source=chunk.source,
-            run_id=run_id,
-            flow=flow_name,
-            start=chunk.start,
-            end=chunk.end,
-            tickers=chunk.tickers,
-            validation=validation,
-            completed=completed if loaded_until >= chunk.start else [],
-            complete_until=loaded_until,
-            accept_corrections=accept_corrections,
+    with holding(settings, chunk.tickers), writing(settings) as con:
+        result = committed(
+            settings,
+            lambda: load_batch(
+                con,
+                clean,
+                quarantine,
+                source=chunk.source,
+                run_id=run_id,
+                flow=flow_name,
+                start=chunk.start,
+                end=chunk.end,
+                tickers=chunk.tickers,
+                validation=validation,
+                completed=completed if loaded_until >= chunk.start else [],
+                complete_until=loaded_until,
+                accept_corrections=accept_corrections,
+            ),
+            "load",
         )
     chunk.discard()  # committed: the staged copy is no longer needed
     return result
@@ -136,8 +162,8 @@ def build_models(settings: Settings, run_id: str) -> tuple[list[ModelRun], list[
     """Rebuild the models; publish them only if the model audits pass (else the flow run fails).
     Returns the model runs and what the models newly held out or refused in this build."""
     logger = get_run_logger()
-    with writing(settings) as con:
-        runs = build_and_gate(con, run_id)
+    with holding(settings, ["models"]), writing(settings) as con:
+        runs = committed(settings, lambda: build_and_gate(con, run_id), "models")
         held = quarantined_in_run(con, run_id)
     for ticker, day, dataset, reason in held:
         logger.warning("held out of moves: %s %s (%s): %s", ticker, day, dataset, reason)
@@ -158,12 +184,21 @@ def alert(
     """Record new events and deliver pending ones. A channel that is down never fails the run.
     The warehouse is held only to record events and attempts, never while sending."""
     logger = get_run_logger()
-    with writing(settings) as con:
-        new = evaluate(con, config, since=since, run_id=run_id, notify_since=notify_since)
-        planned = plan_deliveries(con, config)
-    attempts, report = send_planned(config, planned, run_id)
-    with writing(settings) as con:
-        record_attempts(con, attempts)
+    # On a lake the alerts are held from evaluation to the record of what was sent, so that two
+    # flow runs never send one event twice.
+    with holding(settings, ["alerts"]):
+        with writing(settings) as con:
+            new = committed(
+                settings,
+                lambda: evaluate(
+                    con, config, since=since, run_id=run_id, notify_since=notify_since
+                ),
+                "alerts",
+            )
+            planned = plan_deliveries(con, config)
+        attempts, report = send_planned(config, planned, run_id)
+        with writing(settings) as con:
+            committed(settings, lambda: record_attempts(con, attempts), "alerts")
     for ev in new:
         logger.info("alert event %s: %s", ev.key, ev.message)
     for err in report.errors:
@@ -547,3 +582,26 @@ def freshness(db: str | None = None, today: date | None = None) -> str | None:
     logger.error("%s", message)
     send_ops(alert_config, f"ops:stale:{today}", message, today)
     return message
+
+
+@flow(name="capwatch-lake-maintenance", log_prints=True, timeout_seconds=4 * 3600)
+def lake_maintenance(keep_days: int = 7) -> dict[str, int] | None:
+    """Weekly, on a DuckLake warehouse: merge the small files that daily loads leave, write rows
+    held inline in the catalog out to Parquet, expire snapshots older than ``keep_days`` and delete
+    the files no snapshot needs. Readers and writers go on meanwhile; a commit that conflicts with
+    theirs is done again. On a one-file warehouse there is nothing to do."""
+    settings = Settings.from_env()
+    logger = get_run_logger()
+    if settings.warehouse != "ducklake":
+        logger.info("the warehouse is one DuckDB file (CAPWATCH_WAREHOUSE=duckdb): nothing to do")
+        return None
+    with open_warehouse(settings) as con:
+        done = lake.retry_conflicts(lambda: lake.maintain(con, keep_days), "maintenance")
+    logger.info(
+        "lake maintenance: %d -> %d data files, %d -> %d snapshots",
+        done["files_before"],
+        done["files_after"],
+        done["snapshots_before"],
+        done["snapshots_after"],
+    )
+    return done

@@ -36,8 +36,55 @@ def db_path(tmp_path) -> Path:
     return tmp_path / "capwatch.duckdb"
 
 
+# The lake lane (`make test-lake`): CAPWATCH_TEST_WAREHOUSE=ducklake runs every test not marked
+# file_only against a DuckLake (its catalog in a fresh PostgreSQL database) instead of a file.
+LAKE_LANE = os.environ.get("CAPWATCH_TEST_WAREHOUSE") == "ducklake"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL on 127.0.0.1 for the session (tests/lakes.py), stopped at the end."""
+    from tests.lakes import start_postgres
+
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def db(db_path):
+def pg_lake(postgres, tmp_path) -> dict[str, str]:
+    """A new, empty lake: its catalog in a fresh PostgreSQL database, its files in tmp_path."""
+    import uuid
+
+    from tests.lakes import lake_env
+
+    catalog = postgres.createdb("lake_" + uuid.uuid4().hex[:12])
+    return lake_env(catalog, tmp_path / "lake-files")
+
+
+@pytest.fixture(autouse=True)
+def _warehouse_backend(request, monkeypatch):
+    if not LAKE_LANE:
+        return
+    if request.node.get_closest_marker("file_only"):
+        pytest.skip("tests the one-file warehouse itself")
+    for name, value in request.getfixturevalue("pg_lake").items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def db(db_path, _warehouse_backend):
+    """The test's warehouse, migrated: a DuckDB file, or in the lake lane a DuckLake."""
+    if LAKE_LANE:
+        from capwatch.settings import Settings
+        from capwatch.warehouse import open_warehouse
+
+        with open_warehouse(Settings.from_env(db_path=db_path)) as con:
+            yield con
+        return
     from capwatch.warehouse import connect
 
     con = connect(db_path)

@@ -98,7 +98,7 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server, shared_dir, tmp_
     _prefect(env, "work-pool", "create", "capwatch", "--type", "process")
     _prefect(env, "--no-prompt", "deploy", "--all")
     deps = httpx.post(env["PREFECT_API_URL"] + "/deployments/filter", json={}, timeout=10).json()
-    assert sorted(d["name"] for d in deps) == ["backfill", "daily", "freshness"]
+    assert sorted(d["name"] for d in deps) == ["backfill", "daily", "freshness", "lake-maintenance"]
     fresh = next(d for d in deps if d["name"] == "freshness")
     assert [s["schedule"]["rrule"].split("\n")[0] for s in fresh["schedules"]] == [
         "DTSTART:20260101T210000"

@@ -131,17 +131,25 @@ def evaluate(
         if len(frame):
             con.register("alert_candidates", frame)
             try:
-                inserted = set(
-                    con.execute(
-                        "insert into alert_events (rule, company, date, ticker, change_pct, "
-                        "change_usd, market_cap, rank_in_history, message, notify, created_at, "
-                        "run_id) select rule, company, date::date, ticker, change_pct, change_usd, "
-                        "market_cap, rank_in_history, message, notify, ?, ? "
-                        "from alert_candidates on conflict do nothing "
-                        "returning rule, company, date",
-                        [now, run_id],
-                    ).fetchall()
+                # The new ones first, then insert them: a lake takes no RETURNING clause.
+                con.execute(
+                    "create or replace temp table _new_alerts as select rule, company, "
+                    "date::date as date, ticker, change_pct, change_usd, market_cap, "
+                    "rank_in_history, message, notify from alert_candidates c "
+                    "where not exists (select 1 from alert_events e where e.rule = c.rule "
+                    "and e.company = c.company and e.date = c.date::date) "
+                    "qualify row_number() over (partition by rule, company, date) = 1"
                 )
+                con.execute(
+                    "insert into alert_events (rule, company, date, ticker, change_pct, "
+                    "change_usd, market_cap, rank_in_history, message, notify, created_at, "
+                    "run_id) select *, ?, ? from _new_alerts",
+                    [now, run_id],
+                )
+                inserted = set(
+                    con.execute("select rule, company, date from _new_alerts").fetchall()
+                )
+                con.execute("drop table _new_alerts")
             finally:
                 con.unregister("alert_candidates")
         new = [ev for ev in events if (ev.rule, ev.company, ev.date) in inserted]

@@ -1,0 +1,211 @@
+"""Issue 19: the DuckLake backend, its catalog in a real PostgreSQL on 127.0.0.1 (one SQLite-catalog
+test too). The end-to-end tests (concurrent flow runs, a reader during loads, kill -9, parity with
+the file) are in test_lake_flows.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+
+import duckdb
+import pytest
+
+from capwatch import lake
+from capwatch.extract.csv import CsvSource
+from capwatch.load import load_batch
+from capwatch.settings import Settings, SettingsError
+from capwatch.validate import gate_raw
+from capwatch.warehouse import migrations, open_warehouse, transaction
+from tests.lakes import duplicate_keys
+
+TICKERS = ["NVDA", "AVGO", "ORCL", "AAPL"]
+
+
+@pytest.fixture
+def lake_settings(pg_lake, tmp_path) -> Settings:
+    return Settings.from_env(
+        warehouse="ducklake",
+        lake_catalog=pg_lake["CAPWATCH_LAKE_CATALOG"],
+        lake_data_path=pg_lake["CAPWATCH_LAKE_DATA_PATH"],
+        db_path=tmp_path / "unused.duckdb",
+    )
+
+
+def _load(con, src, run_id, tickers=TICKERS, start=date(2023, 1, 1), end=date(2024, 12, 31)):
+    clean, q, _ = gate_raw(src.fetch(tickers, start, end), date(2026, 11, 23))
+    return load_batch(
+        con,
+        clean,
+        q,
+        source=src.name,
+        run_id=run_id,
+        flow="test",
+        start=start,
+        end=end,
+        tickers=tickers,
+    )
+
+
+def test_settings_name_what_a_lake_needs(tmp_path):
+    with pytest.raises(SettingsError, match="CAPWATCH_LAKE_CATALOG"):
+        Settings.from_env(warehouse="ducklake")
+    with pytest.raises(SettingsError, match="'duckdb' .* or 'ducklake'"):
+        Settings.from_env(warehouse="lakehouse")
+    with pytest.raises(lake.LakeError, match="CAPWATCH_LAKE_DATA_PATH"):
+        lake.default_data_path("postgres:dbname=x")
+    assert lake.default_data_path(f"sqlite:{tmp_path}/c.sqlite") == f"{tmp_path}/c.sqlite.files"
+
+
+def test_migrations_run_in_the_lake_without_keys(lake_settings):
+    for _, _, path in migrations():
+        assert "primary key" not in lake.for_lake(path.read_text()).lower()
+    with open_warehouse(lake_settings) as con:
+        assert con.execute("select current_database()").fetchone()[0] == "lake"
+        versions = [
+            v for (v,) in con.execute("select version from schema_migrations order by 1").fetchall()
+        ]
+        assert versions == [v for v, _, _ in migrations()]
+        # the key columns stay NOT NULL
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("insert into model_fingerprints values (null, 'x', now())")
+    with open_warehouse(lake_settings) as con:  # opened again: nothing applied twice
+        assert con.execute("select count(*) from schema_migrations").fetchone()[0] == len(
+            migrations()
+        )
+    with open_warehouse(lake_settings, read_only=True) as con:
+        with pytest.raises(duckdb.Error, match="read.only|read-only"):
+            con.execute("insert into load_runs select * from load_runs")
+
+
+def test_loads_keep_one_row_per_key_and_keep_replaced_rows(lake_settings, shared_dir):
+    """No primary key in a lake: a reload inserts nothing, and a correction updates in place with
+    the replaced row kept in ``revisions``."""
+    src = CsvSource(shared_dir)
+    with open_warehouse(lake_settings) as con:
+        first = _load(con, src, "run-1")
+        second = _load(con, src, "run-2")
+        assert first.inserted > 1500
+        assert (second.inserted, second.updated, second.unchanged) == (0, 0, first.inserted)
+        batch = src.fetch(["NVDA"], date(2024, 6, 3), date(2024, 6, 3))
+        batch.prices.loc[:, "close"] = new_close = round(
+            float(batch.prices["low"].iloc[0]) + 0.01, 4
+        )
+        batch.shares = batch.shares.iloc[0:0]
+        clean, q, _ = gate_raw(batch, date(2026, 11, 23))
+        res = load_batch(
+            con,
+            clean,
+            q,
+            source=src.name,
+            run_id="run-3",
+            flow="test",
+            start=None,
+            end=None,
+            tickers=["NVDA"],
+        )
+        assert (res.inserted, res.updated) == (0, 1)
+        assert con.execute(
+            "select close, run_id from prices_daily where ticker = 'NVDA' and date = '2024-06-03'"
+        ).fetchall() == [(new_close, "run-3")]
+        assert (
+            con.execute(
+                "select count(*) from revisions where ticker = 'NVDA' and date = '2024-06-03'"
+            ).fetchone()[0]
+            == 1
+        )
+        assert duplicate_keys(con, "lake") == {}
+
+
+def test_a_conflicting_commit_is_done_again_from_the_new_snapshot(lake_settings):
+    """Two writers: the second's update conflicts with the first's committed delete; its work is
+    done again and lands once."""
+    with open_warehouse(lake_settings) as a, open_warehouse(lake_settings) as b:
+        a.execute("create table counter (n integer)")
+        a.execute("insert into counter values (0)")
+        attempts = []
+
+        def work():
+            attempts.append(1)
+            with transaction(b):
+                b.execute("update counter set n = n + 1")
+                if len(attempts) == 1:  # another writer commits meanwhile
+                    a.execute("update counter set n = n + 10")
+
+        before = lake.retried.get("test", 0)
+        lake.retry_conflicts(work, "test")
+        assert len(attempts) == 2 and lake.retried["test"] == before + 1
+        assert a.execute("select n from counter").fetchall() == [(11,)]
+        # what is not a conflict is not retried
+        with pytest.raises(duckdb.CatalogException):
+            lake.retry_conflicts(lambda: b.execute("select * from no_such_table"), "test")
+
+
+def test_leases_keep_two_writers_off_the_same_tickers(lake_settings):
+    """A writer holding NVDA and AAPL keeps another from AAPL until it lets go; ORCL is free."""
+    with (
+        open_warehouse(lake_settings) as a,
+        open_warehouse(lake_settings) as b,
+        open_warehouse(lake_settings) as c,
+    ):
+        events: list[str] = []
+        with lake.leases(a, ["NVDA", "AAPL"]):
+            got = threading.Event()
+
+            def other():
+                with lake.leases(b, ["AAPL"]):
+                    events.append("b has AAPL")
+                    got.set()
+
+            t = threading.Thread(target=other)
+            t.start()
+            with lake.leases(c, ["ORCL"]):
+                events.append("c has ORCL")
+            time.sleep(1.0)
+            assert not got.is_set()  # still held by a
+            events.append("a lets go")
+        t.join(30)
+        assert events == ["c has ORCL", "a lets go", "b has AAPL"]
+        assert a.execute("select count(*) from lake_leases").fetchone()[0] == 0
+
+
+def test_a_lease_of_a_killed_process_on_this_host_is_taken_over(lake_settings):
+    with open_warehouse(lake_settings) as con:
+        con.execute(
+            "insert into lake_leases values ('NVDA', ?, now(), now() + interval 1 hour)",
+            [f"{lake.socket.gethostname()}:999999999:dead"],
+        )
+        t0 = time.monotonic()
+        with lake.leases(con, ["NVDA"], wait_seconds=5):
+            pass
+        assert time.monotonic() - t0 < 5
+
+
+def test_a_sqlite_catalog_serves_one_host(tmp_path, shared_dir):
+    """The lake on one host without a server: its catalog in a SQLite file, files beside it."""
+    settings = Settings.from_env(
+        warehouse="ducklake",
+        lake_catalog=f"sqlite:{tmp_path / 'catalog.sqlite'}",
+        db_path=tmp_path / "x",
+    )
+    with open_warehouse(settings) as con:
+        first = _load(con, CsvSource(shared_dir), "run-1", tickers=["NVDA"])
+    with open_warehouse(settings, read_only=True) as con:
+        assert (
+            con.execute("select count(*) from prices_daily").fetchone()[0]
+            == first.by_table["prices_daily"][0]
+            > 400
+        )
+    assert any((tmp_path / "catalog.sqlite.files").rglob("*.parquet"))
+
+
+def test_maintenance_merges_files_and_expires_snapshots(lake_settings, shared_dir):
+    src = CsvSource(shared_dir)
+    with open_warehouse(lake_settings) as con:
+        for i, t in enumerate(TICKERS):  # one commit (one small file) per ticker
+            _load(con, src, f"run-{i}", tickers=[t], start=date(2024, 1, 1))
+        before = con.execute("select * from prices_daily order by ticker, date").fetchall()
+        done = lake.maintain(con, keep_days=0)
+        assert done["files_after"] < done["files_before"]
+        assert done["snapshots_after"] < done["snapshots_before"]
+        assert con.execute("select * from prices_daily order by ticker, date").fetchall() == before
