@@ -669,8 +669,9 @@ def demo(db: str, tickers: int) -> None:
         click.echo(format_losses(largest_losses(con, top=5, on=market.crash_day)))
         click.echo("\nLargest one-day losses in history:")
         click.echo(format_losses(largest_losses(con, top=5)))
+    where = "capwatch lake cli -c" if settings.warehouse == "ducklake" else f"duckdb {path}"
     click.echo(
-        f'\nQuery it yourself: duckdb {path} "select * from largest_losses order by rank_usd limit 10"'
+        f'\nQuery it yourself: {where} "select * from largest_losses order by rank_usd limit 10"'
     )
 
 
@@ -887,6 +888,100 @@ def alerts_resend(db: str | None, rule: str, company: str, on) -> None:
     click.echo(f"resent: {report.sent} delivered, {report.failed} failed")
     for e in report.errors:
         click.echo(f"  {e}", err=True)
+
+
+@main.group()
+def lake() -> None:
+    """A DuckLake warehouse (CAPWATCH_WAREHOUSE=ducklake): import a file, open the SQL shell, maintain.
+
+    Example: capwatch lake import capwatch.duckdb
+    """
+
+
+def _lake_settings() -> Settings:
+    settings = _settings()
+    if settings.warehouse != "ducklake":
+        _fail(
+            "the warehouse is one DuckDB file: set CAPWATCH_WAREHOUSE=ducklake and "
+            "CAPWATCH_LAKE_CATALOG (and CAPWATCH_LAKE_DATA_PATH) to use a lake"
+        )
+    return settings
+
+
+@lake.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def lake_import(file: str) -> None:
+    """Copy a one-file warehouse into the (empty) lake, then build the models there.
+
+    The file is only read (it is migrated to this capwatch's schema first). Example:
+    CAPWATCH_WAREHOUSE=ducklake CAPWATCH_LAKE_CATALOG='postgres:dbname=capwatch host=db'
+    CAPWATCH_LAKE_DATA_PATH=/srv/lake capwatch lake import capwatch.duckdb
+    """
+    from capwatch import lake as lake_mod
+    from capwatch.transform import build_and_gate
+    from capwatch.warehouse import WarehouseError, connection, open_warehouse
+
+    settings = _lake_settings()
+    try:
+        with connection(file):  # brings the file to this schema version (its own lock)
+            pass
+        with open_warehouse(settings) as con:
+            copied = lake_mod.import_file(con, str(Path(file).resolve()))
+            runs = build_and_gate(con, "lake-import", full=True)
+    except (WarehouseError, lake_mod.LakeError) as exc:
+        _fail(one_line(exc), EXIT_WAREHOUSE)
+    for table, n in copied.items():
+        click.echo(f"{table:28} {n:>12,} rows")
+    click.echo(f"models built in the lake: {len(runs)}")
+
+
+@lake.command("maintain")
+@click.option("--keep-days", default=7, show_default=True, help="Snapshots younger are kept.")
+def lake_maintain(keep_days: int) -> None:
+    """Merge small files, expire old snapshots, delete unneeded files (the weekly flow's work)."""
+    from capwatch import lake as lake_mod
+    from capwatch.warehouse import WarehouseError, open_warehouse
+
+    settings = _lake_settings()
+    try:
+        with open_warehouse(settings) as con:
+            done = lake_mod.retry_conflicts(
+                lambda: lake_mod.maintain(con, keep_days), "maintenance"
+            )
+    except (WarehouseError, lake_mod.LakeError) as exc:
+        _fail(one_line(exc), EXIT_WAREHOUSE)
+    click.echo(
+        f"data files {done['files_before']} -> {done['files_after']}, "
+        f"snapshots {done['snapshots_before']} -> {done['snapshots_after']}"
+    )
+
+
+@lake.command("cli", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def lake_cli(args: tuple[str, ...]) -> None:
+    """Open the official DuckDB CLI (the same version as capwatch's engine) on the lake, read-only.
+
+    Extra arguments go to duckdb. Example: capwatch lake cli -c "select count(*) from prices_daily"
+    """
+    import shutil
+
+    from capwatch import lake as lake_mod
+
+    settings = _lake_settings()
+    cli = Path(sys.executable).with_name("duckdb")
+    binary = str(cli) if cli.exists() else shutil.which("duckdb")
+    if not binary:
+        _fail("no duckdb CLI found: `uv sync --all-groups` installs duckdb-cli beside capwatch")
+    import duckdb
+
+    with duckdb.connect() as con:  # installs the extensions where the CLI finds them
+        lake_mod.install_extensions(con)
+    setup = (
+        f"set extension_directory = '{lake_mod.extension_dir()}'; "
+        + lake_mod.attach_sql(settings.lake_catalog or "", settings.lake_data_path, read_only=True)
+        + f"; use {lake_mod.LAKE};"
+    )
+    os.execv(binary, [binary, "-cmd", setup, *args])
 
 
 if __name__ == "__main__":

@@ -62,8 +62,7 @@ def extension_dir() -> Path:
             return venv
     except OSError:
         pass
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "capwatch" / "duckdb-extensions"
+    return Path.home() / ".cache" / "capwatch" / "duckdb-extensions"
 
 
 def _package_file(package: str, stem: str) -> Path:
@@ -155,22 +154,44 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the lake attached as ``lake`` and in use: the same SQL as on a file."""
     config = {"memory_limit": memory_limit} if memory_limit else {}
-    con = duckdb.connect(":memory:", config=config)
+    try:
+        con = duckdb.connect(":memory:", config=config)
+    except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+        raise LakeError(
+            f"CAPWATCH_DUCKDB_MEMORY_LIMIT={memory_limit!r} is not a memory size DuckDB accepts "
+            f"(e.g. 1GB, 800MB): {exc}"
+        ) from exc
     try:
         install_extensions(con)
         data = data_path or default_data_path(catalog)
         if "://" not in data:
             Path(data).mkdir(parents=True, exist_ok=True)
-        con.execute(attach_sql(catalog, data, read_only))
+        # Writers that start together on a new catalog all try to create its tables: those that
+        # lose that race attach again to the catalog the winner made.
+        for attempt in range(10):
+            try:
+                con.execute(attach_sql(catalog, data, read_only))
+                break
+            except duckdb.Error as exc:
+                if attempt == 9 or not _INIT_RACE.search(str(exc)):
+                    raise
+                time.sleep(0.2 * (1 + random.random()))
         con.execute(f"use {LAKE}")
         # DuckLake itself retries a commit that only raced for the next snapshot id.
         con.execute("set ducklake_max_retry_count = 100")
     except duckdb.Error as exc:
         con.close()
         msg = " ".join(str(exc).split())[:400]
+        if read_only and re.search(r"not initialized|does not exist|no such table|cannot open", msg, re.I):
+            raise LakeError(
+                f"no warehouse in the lake yet (catalog {catalog!r}): run `capwatch backfill` or "
+                f"`capwatch demo` first ({msg[:200]})"
+            ) from exc
         raise LakeError(f"cannot open the lake (catalog {catalog!r}): {msg}") from exc
     return con
 
+
+_INIT_RACE = re.compile(r"Failed to initialize DuckLake|already exists|duplicate key", re.I)
 
 # DDL that a lake does not take: keys (the loads keep their own idempotency).
 _TABLE_KEY = re.compile(r",\s*primary key\s*\([^)]*\)", re.I)
@@ -202,15 +223,21 @@ retried: dict[str, int] = {}
 
 
 def retry_conflicts(
-    work: Callable[[], T], what: str, attempts: int = 30, backoff: float = 0.05
+    work: Callable[[], T],
+    what: str,
+    attempts: int = 30,
+    backoff: float = 0.05,
+    also: str | None = None,
 ) -> T:
     """Run ``work`` (one transaction) until it commits without a conflict, at most ``attempts``
-    times, waiting a little longer (with jitter) after each conflict."""
+    times, waiting a little longer (with jitter) after each conflict. ``also``: a pattern of
+    other errors that mean another writer got there first (e.g. a table it just created)."""
     for attempt in range(1, attempts + 1):
         try:
             return work()
         except duckdb.Error as exc:
-            if not is_conflict(exc) or attempt == attempts:
+            raced = also is not None and re.search(also, str(exc), re.I)
+            if not (is_conflict(exc) or raced) or attempt == attempts:
                 raise
             retried[what] = retried.get(what, 0) + 1
             log.info(
@@ -332,3 +359,58 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     ).fetchone()[0]
     snapshots = con.execute(f"select count(*) from ducklake_snapshots('{LAKE}')").fetchone()[0]
     return int(files), int(snapshots)
+
+
+# What `import_file` does not copy: the lake's own bookkeeping, and the models' build records
+# (the models are built afresh in the lake, so a lake never claims models it does not hold).
+NOT_IMPORTED = {"schema_migrations", "lake_leases", "model_builds", "model_fingerprints"}
+
+
+def import_file(con: duckdb.DuckDBPyConnection, file: str) -> dict[str, int]:
+    """Copy a one-file warehouse's stored tables into this (empty) lake in one transaction;
+    returns the rows copied per table. The file must be at the lake's schema version (open it
+    with capwatch once) and is only read."""
+    con.execute(f"attach {_quote(file)} as _import (read_only)")
+    try:
+        versions = {
+            db: con.execute(f"select max(version) from {db}.schema_migrations").fetchone()[0]
+            for db in ("_import", LAKE)
+        }
+        if versions["_import"] != versions[LAKE]:
+            raise LakeError(
+                f"{file} is at schema version {versions['_import']}, the lake at {versions[LAKE]}: "
+                "import it with the capwatch that wrote it last, or a newer one"
+            )
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = ? order by 1", [LAKE]
+            ).fetchall()
+            if t not in NOT_IMPORTED
+        ]
+        held = [t for t in tables if con.execute(f"select count(*) from {LAKE}.{t}").fetchone()[0]]
+        if held:
+            raise LakeError(
+                f"the lake already holds rows ({', '.join(held[:5])}): import into an empty lake"
+            )
+        copied = {}
+        con.execute("begin transaction")
+        try:
+            for t in tables:
+                cols = ", ".join(
+                    f'"{c}"'
+                    for (c,) in con.execute(
+                        "select column_name from duckdb_columns() where database_name = ? "
+                        "and table_name = ? order by column_index",
+                        [LAKE, t],
+                    ).fetchall()
+                )
+                con.execute(f"insert into {LAKE}.{t} ({cols}) select {cols} from _import.{t}")
+                copied[t] = con.execute(f"select count(*) from {LAKE}.{t}").fetchone()[0]
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        return copied
+    finally:
+        con.execute("detach _import")

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from capwatch.lake import LAKE
 from capwatch.resources import transforms_dir
 from capwatch.validate.audits import (
     ModelGateFailed,
@@ -258,14 +259,38 @@ def changed_models(con: duckdb.DuckDBPyConnection, models: list[Model]) -> list[
     return [m.name for m in models if built.get(m.name) != m.fingerprint]
 
 
+def lake_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The lake snapshot ``con`` reads (None on a DuckDB file)."""
+    if con.execute("select current_database()").fetchone()[0] != LAKE:
+        return None
+    return con.execute(f"select * from {LAKE}.current_snapshot()").fetchone()[0]
+
+
 def pending_since(
     con: duckdb.DuckDBPyConnection, models: list[Model] | None = None
 ) -> tuple[bool, date | None]:
     """(anything to build, since): since is None for a full rebuild (no build yet, or a model's
     SQL changed since the last build)."""
-    last = con.execute("select max(built_at) from model_builds").fetchone()[0]
+    last, last_snapshot = con.execute(
+        "select max(built_at), max(lake_snapshot) from model_builds"
+    ).fetchone()
     if last is None or changed_models(con, models or load_models()):
         return True, None
+    now = lake_snapshot(con)
+    if now is not None:
+        # A lake's writers commit in any order: pending are the load runs committed after the
+        # snapshot the last build read (the lake's change feed), whatever their clocks say.
+        if last_snapshot is None:
+            return True, None
+        try:
+            changed, since = con.execute(
+                "select count(*) > 0, min(earliest_change) from ducklake_table_insertions("
+                "?, 'main', 'load_runs', ?, ?) where earliest_change is not null",
+                [LAKE, last_snapshot + 1, now],
+            ).fetchone()
+        except duckdb.Error:  # those snapshots have expired (lake maintenance): build it all
+            return True, None
+        return bool(changed), (since - timedelta(days=RESTATE_DAYS) if since else None)
     changed, since = con.execute(
         "select count(*) > 0, min(earliest_change) from load_runs where loaded_at > ? and earliest_change is not null",
         [last],
@@ -298,13 +323,16 @@ def build_and_gate(
                 "model gate failed, previous models kept:\n" + describe_failures(results)
             )
 
+    snapshot = lake_snapshot(con)  # what this build reads, on a lake (see pending_since)
     todo, since = (True, None) if full else pending_since(con, models)
     if not todo:
         return []
     started = datetime.now(UTC)
 
     def record(c: duckdb.DuckDBPyConnection) -> None:
-        c.execute("insert into model_builds values (?, ?, ?)", [run_id, since, started])
+        c.execute(
+            "insert into model_builds values (?, ?, ?, ?)", [run_id, since, started, snapshot]
+        )
         names = [m.name for m in models]
         c.execute(
             "delete from model_fingerprints where model in (select unnest(?::varchar[]))", [names]

@@ -166,7 +166,11 @@ def lake_connection(
         raise WarehouseError(str(exc)) from exc
     try:
         if not read_only:
-            lake.retry_conflicts(lambda: migrate(con, for_lake=True), "migrate")
+            # Writers starting together on a new lake race to apply each migration: the losers
+            # find the winner's tables and look again at what is left to apply.
+            lake.retry_conflicts(
+                lambda: migrate(con, for_lake=True), "migrate", also="already exists"
+            )
         yield con
     finally:
         con.close()

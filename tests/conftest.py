@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def postgres():
         server = start_postgres()
     except RuntimeError as exc:
         pytest.fail(str(exc))
+    _POSTGRES.append(server)
     yield server
     server.stop()
 
@@ -57,12 +59,17 @@ def postgres():
 @pytest.fixture
 def pg_lake(postgres, tmp_path) -> dict[str, str]:
     """A new, empty lake: its catalog in a fresh PostgreSQL database, its files in tmp_path."""
-    import uuid
-
     from tests.lakes import lake_env
 
     catalog = postgres.createdb("lake_" + uuid.uuid4().hex[:12])
     return lake_env(catalog, tmp_path / "lake-files")
+
+
+# In the lake lane: the lake of a warehouse that a session fixture built once (full_history), by
+# the path the tests name it with.
+SHARED_LAKES: dict[str, dict[str, str]] = {}
+_LAKE_OWNERS: dict[str, str] = {}  # a test's lake catalog -> the warehouse path that took it
+_POSTGRES: list = []  # the session's server, for lakes made outside fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +78,50 @@ def _warehouse_backend(request, monkeypatch):
         return
     if request.node.get_closest_marker("file_only"):
         pytest.skip("tests the one-file warehouse itself")
-    for name, value in request.getfixturevalue("pg_lake").items():
+    if "full_history" in request.fixturenames:
+        env = SHARED_LAKES[str(request.getfixturevalue("full_history"))]
+    else:
+        env = request.getfixturevalue("pg_lake")
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
+
+
+def open_db(path, read_only: bool = True):
+    """The warehouse a test wrote at ``path``: that DuckDB file, or in the lake lane the test's
+    lake (the path then only names it). The caller closes it."""
+    if LAKE_LANE:
+        from capwatch import lake
+
+        env = SHARED_LAKES.get(str(path))
+        if env is None:
+            # the test's lake names its first warehouse; another path in the same test (two
+            # warehouses compared) gets a lake of its own
+            claimed = _LAKE_OWNERS.setdefault(os.environ["CAPWATCH_LAKE_CATALOG"], str(path))
+            if claimed == str(path):
+                env = dict(os.environ)
+            else:
+                from tests.lakes import lake_env
+
+                env = lake_env(
+                    _POSTGRES[0].createdb("lake_" + uuid.uuid4().hex[:12]),
+                    Path(path).with_suffix(".lake"),
+                )
+            SHARED_LAKES[str(path)] = env
+        con = lake.connect(
+            env["CAPWATCH_LAKE_CATALOG"], env["CAPWATCH_LAKE_DATA_PATH"], read_only=read_only
+        )
+        if not read_only:
+            from capwatch.warehouse import migrate
+
+            migrate(con, for_lake=True)
+        return con
+    if read_only:
+        import duckdb
+
+        return duckdb.connect(str(path), read_only=True)
+    from capwatch.warehouse import connect
+
+    return connect(path)
 
 
 @pytest.fixture
@@ -157,14 +206,19 @@ def insert_splits(con, rows) -> None:
 
 
 @pytest.fixture(scope="session")
-def full_history(prefect_harness, shared_dir, tmp_path_factory) -> Path:
+def full_history(prefect_harness, shared_dir, tmp_path_factory, request) -> Path:
     """The whole ../shared/marketdata history loaded through `capwatch backfill --source csv:...`."""
     from click.testing import CliRunner
 
     from capwatch.cli import main
 
     db = tmp_path_factory.mktemp("full") / "capwatch.duckdb"
-    res = CliRunner().invoke(
+    if LAKE_LANE:  # built in a lake of its own, which the tests using it then read
+        from tests.lakes import lake_env
+
+        postgres = request.getfixturevalue("postgres")
+        SHARED_LAKES[str(db)] = lake_env(postgres.createdb("full_history"), db.with_suffix(".lake"))
+    res = CliRunner(env=SHARED_LAKES.get(str(db))).invoke(
         main,
         [
             "backfill",

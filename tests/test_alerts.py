@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from capwatch.extract.csv import CsvSource
 from capwatch.load import load_batch
 from capwatch.transform import build_and_gate
 from capwatch.validate import gate_raw
+from tests.conftest import LAKE_LANE, open_db
 
 DEEPSEEK = date(2025, 1, 27)
 
@@ -111,16 +114,11 @@ timeout_seconds = 5
     return load_config(path=path)
 
 
-@pytest.fixture(scope="module")
-def deepseek_db(shared_dir, tmp_path_factory):
+def _fill_deepseek(con, shared_dir) -> None:
     """The whole universe from ../shared/marketdata, 2024-01-02..2025-01-31, models built."""
-    from capwatch.warehouse import connect
-
-    path = tmp_path_factory.mktemp("alerts") / "w.duckdb"
-    con = connect(path)
-    src = CsvSource(shared_dir)
     from capwatch.settings import default_universe
 
+    src = CsvSource(shared_dir)
     tickers = default_universe()
     clean, q, res = gate_raw(
         src.fetch(tickers, date(2024, 1, 2), date(2025, 1, 31)), date(2026, 11, 23)
@@ -138,19 +136,32 @@ def deepseek_db(shared_dir, tmp_path_factory):
         validation=res,
     )
     build_and_gate(con, "load")
-    con.close()
+
+
+@pytest.fixture(scope="module")
+def deepseek_db(shared_dir, tmp_path_factory):
+    """A DuckDB file holding ``_fill_deepseek``, built once per module (copied per test)."""
+    from capwatch.warehouse import connect
+
+    path = tmp_path_factory.mktemp("alerts") / "w.duckdb"
+    if not LAKE_LANE:
+        con = connect(path)
+        _fill_deepseek(con, shared_dir)
+        con.close()
     return path
 
 
 @pytest.fixture
-def con(deepseek_db, tmp_path):
+def con(deepseek_db, shared_dir, tmp_path):
     import shutil
 
-    from capwatch.warehouse import connect
-
     copy = tmp_path / "w.duckdb"
-    shutil.copy(deepseek_db, copy)
-    c = connect(copy)
+    if LAKE_LANE:  # a lake cannot be copied as a file: each test fills its own
+        c = open_db(copy, read_only=False)
+        _fill_deepseek(c, shared_dir)
+    else:
+        shutil.copy(deepseek_db, copy)
+        c = open_db(copy, read_only=False)
     yield c
     c.close()
 
@@ -407,9 +418,7 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
     evaluate(
         con, config, since=date(2024, 1, 2), run_id="bf", notify_since=None
     )  # a backfill: recorded only
-    path = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()[0]
+    path = str(tmp_path / "w.duckdb")  # the con fixture's warehouse (in the lake lane, its name)
     con.close()
     monkeypatch.setenv("CAPWATCH_ALERTS_CONFIG", str(tmp_path / "alerts.toml"))
     runner = CliRunner()
@@ -441,6 +450,7 @@ def test_alerts_cli_list_test_resend(con, tmp_path, endpoint, monkeypatch):
     ]
 
 
+@pytest.mark.file_only
 def test_a_slow_endpoint_never_holds_the_warehouse(deepseek_db, tmp_path):
     """Issue 14: delivery happens with the warehouse closed, so a webhook that takes seconds to
     answer keeps nobody out of the file."""
@@ -609,10 +619,11 @@ def test_a_secret_in_channel_urls_is_never_stored_or_printed(
     assert not any(secret in e for e in errors + report.errors)
     assert secret not in caplog.text
     con.execute("checkpoint")
-    path = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()[0]
-    assert secret.encode() not in open(path, "rb").read()
+    if LAKE_LANE:  # every file of the lake
+        stored = [f for f in Path(os.environ["CAPWATCH_LAKE_DATA_PATH"]).rglob("*") if f.is_file()]
+    else:
+        stored = [tmp_path / "w.duckdb"]
+    assert stored and not any(secret.encode() in f.read_bytes() for f in stored)
 
 
 def test_a_rule_that_fires_later_sends_one_follow_up_never_a_repeat(con, tmp_path, endpoint):

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from capwatch.cli import main
+from tests.conftest import open_db
 
 
 @pytest.mark.slow
@@ -28,9 +29,8 @@ def test_losses_on_deepseek_day(full_history):
 
 @pytest.mark.slow
 def test_nvda_split_day_has_no_jump_and_caps_trace(full_history):
-    import duckdb
 
-    con = duckdb.connect(str(full_history), read_only=True)
+    con = open_db(full_history)
     (pct,) = con.execute(
         "select change_pct from daily_moves where ticker='NVDA' and date='2024-06-10'"
     ).fetchone()
@@ -86,9 +86,8 @@ def test_injection_in_a_symbol_is_refused_before_any_io(full_history):
     )
     assert res.exit_code == 3  # configuration: the symbol rule
     assert "not a valid symbol" in res.output
-    import duckdb
 
-    con = duckdb.connect(str(full_history), read_only=True)
+    con = open_db(full_history)
     assert con.execute("select count(*) from prices_daily").fetchone()[0] == 136472
     con.close()
 
@@ -121,9 +120,8 @@ def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(
     assert res.exit_code == 1, res.output  # completed, but some requested tickers failed
     assert "NOSUCH (prices): unknown ticker" in res.output
     assert "'../../etc': not a valid symbol" in res.output
-    import duckdb
 
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     assert con.execute("select distinct ticker from prices_daily").fetchall() == [("NVDA",)]
     con.close()
 
@@ -131,9 +129,8 @@ def test_backfill_with_unknown_and_bad_tickers_still_loads_good_ones(
 @pytest.mark.slow
 def test_full_history_is_sane_company_by_company(full_history):
     """Issue 4: no company's cap moves > 60 % in a day unless its price did; bad counts are listed."""
-    import duckdb
 
-    con = duckdb.connect(str(full_history), read_only=True)
+    con = open_db(full_history)
     jumps = con.execute("""
         select m.company, m.date, m.change_pct,
                100 * (p.close * p.price_split_factor / (q.close * q.price_split_factor) - 1) as price_pct
@@ -167,9 +164,7 @@ def test_full_history_moves_are_market_moves(full_history, shared_dir):
     close to close, a true split's ratio applied on its day), count steps are published apart."""
     import datetime as dt
 
-    import duckdb
-
-    con = duckdb.connect(str(full_history), read_only=True)
+    con = open_db(full_history)
     con.execute(
         f"create temp view raw_splits as select * from read_csv('{shared_dir / 'splits.csv'}')"
     )
@@ -272,10 +267,9 @@ def test_query_commands_script_in_json_and_csv_matching_the_table(full_history):
 
 
 def test_sql_is_read_only_and_errors_are_one_line(tmp_path):
-    import duckdb
 
     db = tmp_path / "w.duckdb"
-    con = duckdb.connect(str(db))
+    con = open_db(db, read_only=False)
     con.execute("create table t as select 1 as x")
     con.close()
     res = CliRunner().invoke(main, ["sql", "--db", str(db), "drop table t"])
@@ -290,14 +284,12 @@ def test_sql_is_read_only_and_errors_are_one_line(tmp_path):
 
 def test_ticker_finds_the_company_by_any_listing_or_its_name(tmp_path, prefect_harness, shared_dir):
     """GOOGL and GOOG both find Alphabet (filed under one listing), and so does its name."""
-    import duckdb
 
     from capwatch.transform import run_models
-    from capwatch.warehouse import connect
-    from tests.conftest import insert_prices, insert_shares
+    from tests.conftest import insert_prices, insert_shares, open_db
 
     db = tmp_path / "w.duckdb"
-    con = connect(db)
+    con = open_db(db, read_only=False)
     days = ["2025-01-23", "2025-01-24", "2025-01-27"]
     insert_prices(
         con,
@@ -335,7 +327,7 @@ def test_ticker_finds_the_company_by_any_listing_or_its_name(tmp_path, prefect_h
     assert [r["company"] for r in rows] == ["Alphabet"]
     expected = -(5_800_000_000 + 860_000_000) * 20.0 - 5_450_000_000 * 20.2
     assert rows[0]["change_usd"] == pytest.approx(expected)
-    duckdb.connect(str(db), read_only=True).close()
+    open_db(db).close()
 
 
 def _readme_queries() -> list[str]:
@@ -353,9 +345,8 @@ def test_readme_has_example_queries():
 @pytest.mark.parametrize("query", _readme_queries(), ids=lambda q: q.splitlines()[0][3:40])
 def test_readme_example_queries_run_on_the_shared_data(full_history, query):
     """The README's SQL interface examples, run as a user would: each returns rows."""
-    import duckdb
 
-    con = duckdb.connect(str(full_history), read_only=True)
+    con = open_db(full_history)
     rows = con.execute(query).fetchall()
     con.close()
     assert rows, query

@@ -7,7 +7,7 @@ import socket
 from click.testing import CliRunner
 
 from capwatch.cli import main
-from capwatch.warehouse import connect
+from tests.conftest import open_db
 
 
 def _doctor(db, monkeypatch, **env):
@@ -25,7 +25,7 @@ def _doctor(db, monkeypatch, **env):
 
 def test_doctor_passes_a_sound_setup_and_names_each_problem_with_its_fix(tmp_path, monkeypatch):
     db = tmp_path / "w.duckdb"
-    connect(db).close()  # migrated, no models yet
+    open_db(db, read_only=False).close()  # migrated, no models yet
     ok = _doctor(db, monkeypatch, CAPWATCH_SEC_USER_AGENT="Jane Doe jane@example.com")
     assert ok.exit_code == 0, ok.output
     assert "ok    the official CLI opens the file" in ok.output

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
-
 from flows.pipeline import daily
+from tests.conftest import open_db
 
 
 def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
@@ -17,7 +16,7 @@ def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
         tickers=["NVDA", "ORCL"], db=str(db_path), history_years=2, today=date(2025, 1, 28)
     )
     assert first.problems == []
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = open_db(db_path)
     lo, hi, n = con.execute(
         "select min(date), max(date), count(*) from prices_daily where ticker='NVDA'"
     ).fetchone()

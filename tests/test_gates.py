@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from capwatch.extract.csv import CsvSource
 from capwatch.load import load_batch
 from capwatch.transform import build_and_gate
 from capwatch.validate import gate_raw
+from tests.conftest import open_db
 
 TODAY = date(2026, 11, 23)
 
@@ -158,6 +158,7 @@ def test_unknown_ticker_and_hostile_symbols_never_reach_io(
     assert db.execute("select count(*) from prices_daily").fetchone()[0] == len(stored) + 5
 
 
+@pytest.mark.file_only
 def test_corrupt_warehouse_file_is_refused_untouched(prefect_harness, shared_dir, tmp_path):
     from click.testing import CliRunner
 
@@ -296,7 +297,7 @@ def test_a_vendor_split_that_never_happened_does_not_fail_the_flow_run(
     )
     state = backfill(start=date(2025, 1, 15), end=date(2025, 1, 31), refresh=True, **args)
     assert state.is_completed()
-    con = duckdb.connect(db, read_only=True)
+    con = open_db(db)
     assert con.execute("select max(abs(change_pct)) < 20 from company_daily_moves").fetchone() == (
         True,
     )

@@ -47,7 +47,8 @@ def _load(con, src, run_id, tickers=TICKERS, start=date(2023, 1, 1), end=date(20
     )
 
 
-def test_settings_name_what_a_lake_needs(tmp_path):
+def test_settings_name_what_a_lake_needs(tmp_path, monkeypatch):
+    monkeypatch.delenv("CAPWATCH_LAKE_CATALOG", raising=False)  # set in the lake lane
     with pytest.raises(SettingsError, match="CAPWATCH_LAKE_CATALOG"):
         Settings.from_env(warehouse="ducklake")
     with pytest.raises(SettingsError, match="'duckdb' .* or 'ducklake'"):
@@ -181,8 +182,9 @@ def test_a_lease_of_a_killed_process_on_this_host_is_taken_over(lake_settings):
         assert time.monotonic() - t0 < 5
 
 
-def test_a_sqlite_catalog_serves_one_host(tmp_path, shared_dir):
+def test_a_sqlite_catalog_serves_one_host(tmp_path, shared_dir, monkeypatch):
     """The lake on one host without a server: its catalog in a SQLite file, files beside it."""
+    monkeypatch.delenv("CAPWATCH_LAKE_DATA_PATH", raising=False)  # set in the lake lane
     settings = Settings.from_env(
         warehouse="ducklake",
         lake_catalog=f"sqlite:{tmp_path / 'catalog.sqlite'}",

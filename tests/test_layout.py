@@ -84,6 +84,7 @@ def test_only_settings_reads_the_environment():
     assert readers == ["capwatch/settings.py: os.environ.get("]
 
 
+@pytest.mark.file_only
 def test_raw_table_specs_match_the_migrated_warehouse(db):
     from capwatch.schema import RAW_TABLES
 

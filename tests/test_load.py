@@ -92,6 +92,7 @@ def test_crash_mid_load_leaves_previous_state(db, shared_dir, monkeypatch):
     assert db.execute("select count(*) from load_runs where run_id='run-2'").fetchone() == (0,)
 
 
+@pytest.mark.file_only
 def test_migrations_are_versioned_and_applied_once(db_path):
     from capwatch.warehouse import connect, migrations
 
@@ -103,6 +104,7 @@ def test_migrations_are_versioned_and_applied_once(db_path):
     con.close()
 
 
+@pytest.mark.file_only
 def test_a_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path):
     from capwatch.warehouse import WarehouseError, connect
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from capwatch.calendar import is_trading_day
+from tests.conftest import open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,15 +171,15 @@ def test_killed_backfill_resumes_with_only_what_is_missing(prefect_harness, shar
         }
         assert planned <= remaining and len(planned) + resumed.resumed_chunks == len(remaining)
         assert not planned & done_first
-        import duckdb
 
-        con = duckdb.connect(str(db), read_only=True)
+        con = open_db(db)
         assert con.execute("select count(*) from prices_daily").fetchone()[0] == 4 * 753
         con.close()
         again = backfill(**args)
         assert again.chunks == [] and "already loaded" in again.skipped
 
 
+@pytest.mark.file_only
 def test_a_second_writer_waits_then_fails_clearly(db_path):
     from capwatch.warehouse import WarehouseError, connect
 
@@ -206,6 +207,7 @@ def test_a_second_writer_waits_then_fails_clearly(db_path):
     holder.wait()
 
 
+@pytest.mark.file_only
 @pytest.mark.slow
 def test_a_reader_that_stays_open_is_named_and_a_polling_reader_never_stops_a_backfill(
     prefect_harness, shared_dir, db_path

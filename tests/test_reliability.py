@@ -5,13 +5,12 @@ from __future__ import annotations
 import shutil
 from datetime import date
 
-import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from capwatch.cli import main
-from tests.conftest import market_slice
+from tests.conftest import market_slice, open_db
 
 
 def _backfill(db, market, *extra, start="2024-05-01", end="2024-06-28", tickers="NVDA,ORCL"):
@@ -41,7 +40,7 @@ def test_a_file_missing_a_split_is_held_not_applied_and_accepting_it_keeps_what_
     market = market_slice(shared_dir, tmp_path)
     first = _backfill(db, market)
     assert first.exit_code == 0, first.output
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     stored = con.execute("select * from prices_daily order by all").df()
     con.close()
     # The vendor's next file lacks NVDA's 2024-06-10 10-for-1 split: re-loaded, every NVDA price
@@ -53,7 +52,7 @@ def test_a_file_missing_a_split_is_held_not_applied_and_accepting_it_keeps_what_
     held = _backfill(db, market, "--refresh")
     assert held.exit_code == 1, held.output
     assert "corrections held)" in held.output and "  held: correction held: " in held.output
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     pd.testing.assert_frame_equal(
         con.execute("select * from prices_daily order by all").df(), stored
     )
@@ -86,7 +85,7 @@ def test_a_file_missing_a_split_is_held_not_applied_and_accepting_it_keeps_what_
     # Applied as asked; the stored split row now disagrees with the prices, and the models say so.
     assert accepted.exit_code == 1, accepted.output
     assert "held: NVDA 2024-06-10 (splits): split not in the prices" in accepted.output
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     assert con.execute(
         "select count(*) from revisions where table_name = 'prices_daily' and ticker = 'NVDA'"
     ).fetchone() == (n_pre_split,)
@@ -118,7 +117,7 @@ def test_a_single_corrected_value_is_applied_and_keeps_the_old_one(
     prices.to_csv(market / "prices.csv", index=False)
     res = _backfill(db, market, "--refresh")
     assert res.exit_code == 0, res.output
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     (old_row, new_row) = con.execute("select old_row, new_row from revisions").fetchone()
     assert (
         '"ticker":"ORCL"' in old_row
@@ -156,13 +155,14 @@ def test_future_dates_never_count_as_loaded(prefect_harness, shared_dir, tmp_pat
     end = ny_today() + pd.Timedelta(days=30)
     res = _backfill(db, market, start="2026-05-01", end=end.isoformat())
     assert res.exit_code == 0, res.output
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     assert con.execute("select max(end_date) from load_intervals").fetchone() == (
         ny_today() - pd.Timedelta(days=1),
     )
     con.close()
 
 
+@pytest.mark.file_only
 def test_files_are_created_user_only(prefect_harness, shared_dir, tmp_path):
     db = tmp_path / "w.duckdb"
     assert _backfill(db, market_slice(shared_dir, tmp_path)).exit_code == 0
@@ -269,6 +269,7 @@ def test_a_yahoo_response_for_another_symbol_is_refused(shared_frames, offline_y
     )
 
 
+@pytest.mark.file_only
 def test_check_passes_a_sound_file_and_names_damage_and_a_stray_wal(
     prefect_harness, shared_dir, tmp_path
 ):
@@ -303,6 +304,7 @@ def test_check_passes_a_sound_file_and_names_damage_and_a_stray_wal(
     assert stray.exit_code == 4 and "write-ahead log w.duckdb.wal (100 bytes)" in stray.output
 
 
+@pytest.mark.file_only
 def test_a_truncated_file_and_a_full_disk_are_one_line(tmp_path):
     import errno
 
@@ -338,7 +340,7 @@ def test_quarantined_days_and_failed_share_fetches_stay_pending(
     )
     validate_and_load.fn(Settings(db_path=db_path), chunk, run_id="r", flow_name="test")
     assert not chunk.path.exists()  # loaded: the staged copy is gone
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = open_db(db_path)
     # Only MSFT is complete: AAPL has no share count, NVDA has quarantined days. Both stay pending.
     assert con.execute("select ticker, start_date, end_date from load_intervals").fetchall() == [
         ("MSFT", start, end)

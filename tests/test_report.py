@@ -14,8 +14,7 @@ from click.testing import CliRunner
 
 from capwatch.cli import main
 from capwatch.transform import run_models
-from capwatch.warehouse import connect
-from tests.conftest import insert_prices, insert_shares
+from tests.conftest import insert_prices, insert_shares, open_db
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -24,7 +23,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def small_market(tmp_path) -> Path:
     """Three companies over a few weeks; on 2025-01-27 one falls 17 %, one 12 %, one rises."""
     db = tmp_path / "w.duckdb"
-    con = connect(db)
+    con = open_db(db, read_only=False)
     days = [d for d in (date(2025, 1, n) for n in range(2, 32)) if d.weekday() < 5 and d.day != 20]
     moves = {"NVDA": (140.0, 0.83), "AVGO": (240.0, 0.88), "AAPL": (220.0, 1.02)}
     rows = []

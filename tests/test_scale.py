@@ -11,7 +11,7 @@ from capwatch.load import load_batch
 from capwatch.replay.market import generate_market
 from capwatch.transform import build_and_gate, load_models
 from capwatch.validate import gate_raw
-from capwatch.warehouse import connect
+from tests.conftest import open_db
 
 TODAY = date(2026, 11, 23)
 
@@ -60,7 +60,7 @@ def test_incremental_models_equal_a_full_rebuild(tmp_path):
     ).any()  # the increments cross a split and new share counts
     days = sorted(market.prices.date.unique())
     cut = [days[-120], days[-60], days[-20], days[-1]]
-    inc = connect(tmp_path / "incremental.duckdb")
+    inc = open_db(tmp_path / "incremental.duckdb", read_only=False)
     _load(inc, _batch(market, days[0], cut[0]), "r0")
     build_and_gate(inc, "b0")
     for i, (lo, hi) in enumerate(zip(cut, cut[1:], strict=False), 1):
@@ -72,7 +72,7 @@ def test_incremental_models_equal_a_full_rebuild(tmp_path):
     )
     assert build_and_gate(inc, "noop") == []  # nothing loaded since: nothing built
 
-    full = connect(tmp_path / "full.duckdb")
+    full = open_db(tmp_path / "full.duckdb", read_only=False)
     _load(full, _batch(market, days[0], days[-1]), "all")
     build_and_gate(full, "full")
     _same_models(inc, full)
@@ -113,7 +113,7 @@ def test_a_split_judged_again_when_its_prices_arrive_rebuilds_its_tickers_counts
         b.splits = market.splits[market.splits.date <= ex_date]  # announced ahead: stored early
         return b
 
-    inc = connect(tmp_path / "incremental.duckdb")
+    inc = open_db(tmp_path / "incremental.duckdb", read_only=False)
     _load(inc, batch(days[0], days[-20]), "r0")
     build_and_gate(inc, "b0")
     before = inc.execute(
@@ -126,7 +126,7 @@ def test_a_split_judged_again_when_its_prices_arrive_rebuilds_its_tickers_counts
     ).fetchone()
     assert before == ("split",) and after == ("not_in_prices",)  # judged again on its prices
 
-    full = connect(tmp_path / "full.duckdb")
+    full = open_db(tmp_path / "full.duckdb", read_only=False)
     _load(full, batch(days[0], days[-1]), "all")
     build_and_gate(full, "full")
     _same_models(inc, full)

@@ -38,7 +38,7 @@ from capwatch.replay.sec import (
 from capwatch.settings import Settings, SettingsError
 from capwatch.transform import run_models
 from capwatch.validate import gate_raw
-from tests.conftest import insert_prices, market_slice
+from tests.conftest import insert_prices, market_slice, open_db
 
 UA = "capwatch tests tests@example.com"
 CIK = 1_234_567
@@ -442,9 +442,8 @@ def test_backfill_with_yahoo_prices_and_sec_counts_values_classes_and_adrs(
     assert res.exit_code in (0, 1), res.output
     archive = archive_from_csv(market)
     accessions = {f.accession: f for c in archive.companies.values() for f in c.filings}
-    import duckdb
 
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     classes = con.execute(
         """
         with c as (

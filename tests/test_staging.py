@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import date
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from capwatch.calendar import trading_days
 from capwatch.extract.generated import GeneratedSource, ticker_index
 from capwatch.replay.market import generate_market, tickers_for
+from tests.conftest import open_db
 
 
 def _generated_frames():
@@ -84,7 +84,7 @@ def test_a_crash_after_extraction_never_fetches_again(prefect_harness, tmp_path,
     assert summary.skipped and "already loaded" in summary.skipped  # nothing left to fetch
     assert summary.chunks == []
     assert not staging.root.exists() or not any(staging.root.iterdir())
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     n = con.execute(
         "select count(*) from prices_daily where date between ? and ?", [start, end]
     ).fetchone()[0]
@@ -186,7 +186,7 @@ def test_backfill_command_takes_chunk_shape(prefect_harness, tmp_path, monkeypat
     ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     chunks = con.execute(
         "select start_date, end_date, count(*) from load_intervals group by all order by all"
     ).fetchall()

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 from click.testing import CliRunner
 
 from capwatch.cli import main
 from capwatch.replay.market import tickers_for
 from capwatch.universe import Listing, excluded, parse_exchange_file, sync
-from capwatch.warehouse import connect
+from tests.conftest import open_db
 
 
 def test_the_rule_keeps_common_stocks_and_names_what_it_leaves_out():
@@ -38,7 +37,7 @@ def _file(rows):
 
 
 def test_sync_keeps_who_left_and_why(tmp_path):
-    con = connect(tmp_path / "w.duckdb")
+    con = open_db(tmp_path / "w.duckdb", read_only=False)
     first = sync(
         con,
         _file(
@@ -123,7 +122,7 @@ def test_sync_then_backfill_over_the_synced_universe_offline(prefect_harness, tm
     )
     assert res.exit_code in (0, 1), res.output
     assert "loaded 30 tickers" in res.output  # every ticker ever a member, ZULU included
-    con = duckdb.connect(db, read_only=True)
+    con = open_db(db)
     loaded = [
         t for (t,) in con.execute("select distinct ticker from prices_daily order by 1").fetchall()
     ]
