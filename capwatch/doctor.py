@@ -97,6 +97,8 @@ def check_warehouse(settings: Settings) -> list[Finding]:
                 "" if same else f"install duckdb-cli=={engine}: one storage version for both",
             )
         )
+    if settings.warehouse == "ducklake":
+        return out + _check_lake(settings, cli)
     if not path.exists():
         out.append(
             Finding(
@@ -148,6 +150,55 @@ def check_warehouse(settings: Settings) -> list[Finding]:
                     "FAIL",
                     f"the official CLI cannot open the file: {err[0] if err else opened.returncode}",
                     "engine and CLI must share one storage version (see README, The warehouse)",
+                )
+            )
+    return out
+
+
+def _check_lake(settings: Settings, cli: str | None) -> list[Finding]:
+    """A DuckLake warehouse: it opens (catalog and files reachable), and so does the official CLI."""
+    from capwatch import lake
+    from capwatch.warehouse import WarehouseError, open_warehouse
+
+    where = f"DuckLake {settings.lake_catalog} (files: {settings.lake_data_path or 'beside the catalog'})"
+    try:
+        with open_warehouse(settings, read_only=True) as con:
+            version = con.execute("select max(version) from schema_migrations").fetchone()[0]
+            snapshots = con.execute(
+                f"select count(*) from ducklake_snapshots('{lake.LAKE}')"
+            ).fetchone()[0]
+            models = con.execute(
+                "select count(*) from duckdb_views() where view_name = 'largest_losses'"
+            ).fetchone()[0]
+    except WarehouseError as exc:
+        return [
+            Finding(
+                "FAIL",
+                f"warehouse {where}: {exc}",
+                "capwatch backfill (or capwatch lake import FILE) fills it",
+            )
+        ]
+    out = [Finding("ok", f"warehouse {where}: migration {version}, {snapshots} snapshots")]
+    if not models:
+        out.append(
+            Finding("warn", "no models built yet", "capwatch build (or a backfill) builds them")
+        )
+    if cli:
+        setup = (
+            f"set extension_directory = '{lake.extension_dir()}'; "
+            + lake.attach_sql(settings.lake_catalog or "", settings.lake_data_path, read_only=True)
+            + f"; select count(*) from {lake.LAKE}.schema_migrations;"
+        )
+        opened = subprocess.run([cli, "-c", setup], capture_output=True, text=True, timeout=60)
+        if opened.returncode == 0:
+            out.append(Finding("ok", "the official CLI opens the lake (capwatch lake cli)"))
+        else:
+            err = (opened.stderr or opened.stdout).strip().splitlines()
+            out.append(
+                Finding(
+                    "FAIL",
+                    f"the official CLI cannot open the lake: {err[0] if err else opened.returncode}",
+                    "engine, CLI and extension packages must be one DuckDB version (pyproject.toml)",
                 )
             )
     return out

@@ -182,7 +182,9 @@ def connect(
     except duckdb.Error as exc:
         con.close()
         msg = " ".join(str(exc).split())[:400]
-        if read_only and re.search(r"not initialized|does not exist|no such table|cannot open", msg, re.I):
+        if read_only and re.search(
+            r"not initialized|does not exist|no such table|cannot open", msg, re.I
+        ):
             raise LakeError(
                 f"no warehouse in the lake yet (catalog {catalog!r}): run `capwatch backfill` or "
                 f"`capwatch demo` first ({msg[:200]})"

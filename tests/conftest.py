@@ -65,11 +65,10 @@ def pg_lake(postgres, tmp_path) -> dict[str, str]:
     return lake_env(catalog, tmp_path / "lake-files")
 
 
-# In the lake lane: the lake of a warehouse that a session fixture built once (full_history), by
-# the path the tests name it with.
-SHARED_LAKES: dict[str, dict[str, str]] = {}
-_LAKE_OWNERS: dict[str, str] = {}  # a test's lake catalog -> the warehouse path that took it
-_POSTGRES: list = []  # the session's server, for lakes made outside fixtures
+# In the lake lane: the lake of each warehouse path (full_history's, built once per session, and
+# a test's second warehouse), the test lake's owner path, and the session's PostgreSQL.
+# (kept in tests.lakes: test modules import this file as tests.conftest, a second module object)
+from tests.lakes import _LAKE_OWNERS, _POSTGRES, SHARED_LAKES  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -131,6 +130,7 @@ def db(db_path, _warehouse_backend):
         from capwatch.settings import Settings
         from capwatch.warehouse import open_warehouse
 
+        _LAKE_OWNERS.setdefault(os.environ["CAPWATCH_LAKE_CATALOG"], str(db_path))
         with open_warehouse(Settings.from_env(db_path=db_path)) as con:
             yield con
         return

@@ -32,6 +32,11 @@ RUN_COLUMNS = {
 # Tables that record runs, not data (how many runs there were differs by design).
 RUN_TABLES = {"load_runs", "validation_runs", "model_builds", "lake_leases", "load_intervals"}
 
+# The lake lane's state (tests/conftest.py), here so that every import of conftest shares it.
+SHARED_LAKES: dict[str, dict[str, str]] = {}  # warehouse path -> its lake's environment
+_LAKE_OWNERS: dict[str, str] = {}  # a test's lake catalog -> the warehouse path that took it
+_POSTGRES: list = []  # the session's server, for lakes made outside fixtures
+
 RAW_KEYS = {
     "prices_daily": ("ticker", "date"),
     "splits": ("ticker", "date"),

@@ -7,7 +7,7 @@ import socket
 from click.testing import CliRunner
 
 from capwatch.cli import main
-from tests.conftest import open_db
+from tests.conftest import LAKE_LANE, open_db
 
 
 def _doctor(db, monkeypatch, **env):
@@ -28,7 +28,8 @@ def test_doctor_passes_a_sound_setup_and_names_each_problem_with_its_fix(tmp_pat
     open_db(db, read_only=False).close()  # migrated, no models yet
     ok = _doctor(db, monkeypatch, CAPWATCH_SEC_USER_AGENT="Jane Doe jane@example.com")
     assert ok.exit_code == 0, ok.output
-    assert "ok    the official CLI opens the file" in ok.output
+    opened = "the lake (capwatch lake cli)" if LAKE_LANE else "the file"
+    assert f"ok    the official CLI opens {opened}" in ok.output
     assert (
         "ok    share counts also from sec (User-Agent 'Jane Doe jane@example.com', 8 requests/s)"
         in ok.output

@@ -338,7 +338,7 @@ def test_quarantined_days_and_failed_share_fetches_stay_pending(
     chunk = Staging(db_path.parent / "staging").write(
         "r", src.name, ["AAPL", "NVDA", "MSFT"], start, end, date(2026, 1, 2), batch
     )
-    validate_and_load.fn(Settings(db_path=db_path), chunk, run_id="r", flow_name="test")
+    validate_and_load.fn(Settings.from_env(db_path=db_path), chunk, run_id="r", flow_name="test")
     assert not chunk.path.exists()  # loaded: the staged copy is gone
     con = open_db(db_path)
     # Only MSFT is complete: AAPL has no share count, NVDA has quarantined days. Both stay pending.
