@@ -11,8 +11,8 @@ DuckDB, attaches the lake as ``lake`` and works in it with the same SQL as on th
   conflicting commit is rolled back whole, and the work is done again from the new snapshot
   (``retry_conflicts``): nothing half-written, nothing lost.
 - **Extensions come from Python packages** pinned to the engine (duckdb-extension-ducklake,
-  -postgres, -sqlite, all built for duckdb 1.5.5), installed into an extension directory of this
-  environment, so nothing is downloaded at run time. The official CLI of the same version loads
+  -postgres, -sqlite, -httpfs, all built for duckdb 1.5.5), installed into an extension directory
+  of this environment, so nothing is downloaded at run time. The official CLI of the same version loads
   them from there too (``capwatch lake cli``).
 """
 
@@ -45,6 +45,7 @@ EXTENSIONS = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake"),
     "postgres_scanner": ("duckdb_extension_postgres", "postgres"),
     "sqlite_scanner": ("duckdb_extension_sqlite", "sqlite"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),  # a data path in object storage
 }
 
 
@@ -91,7 +92,8 @@ def _package_file(package: str, stem: str) -> Path:
 def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
     """Install the lake's extensions from their packages into ``extension_dir()`` (once per
     environment; a file lock keeps parallel processes from writing the same files), then load
-    DuckLake. The catalogs' extensions load on demand when a lake names them."""
+    DuckLake. The others load on demand: a catalog's when a lake names it, httpfs for a data path
+    in object storage (s3://, https://)."""
     ext_dir = extension_dir()
     ext_dir.mkdir(parents=True, exist_ok=True)
     con.execute(f"set extension_directory = '{ext_dir}'")

@@ -211,3 +211,24 @@ def test_maintenance_merges_files_and_expires_snapshots(lake_settings, shared_di
         assert done["files_after"] < done["files_before"]
         assert done["snapshots_after"] < done["snapshots_before"]
         assert con.execute("select * from prices_daily order by ticker, date").fetchall() == before
+
+
+def test_object_storage_extension_loads_offline(tmp_path):
+    """httpfs (s3:// and https:// data paths) comes from its pinned package like the others: it
+    loads with no network, and reads a Parquet file served on 127.0.0.1."""
+    import functools
+    import http.server
+
+    duckdb.sql(f"copy (select range as n from range(1000)) to '{tmp_path / 'part.parquet'}'")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+    try:
+        lake.install_extensions(con)
+        con.execute("load httpfs")
+        url = f"http://127.0.0.1:{server.server_port}/part.parquet"
+        assert con.execute(f"select count(*), sum(n) from '{url}'").fetchone() == (1000, 499500)
+    finally:
+        con.close()
+        server.shutdown()
