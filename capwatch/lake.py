@@ -97,6 +97,9 @@ def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
     ext_dir = extension_dir()
     ext_dir.mkdir(parents=True, exist_ok=True)
     con.execute(f"set extension_directory = '{ext_dir}'")
+    if ext_dir in _installed:  # checked by this process already: only load
+        con.execute("load ducklake")
+        return
     installed = {
         name
         for (name,) in con.execute(
@@ -116,6 +119,10 @@ def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
                     shutil.copyfile(_package_file(package, stem), named)
                     con.execute(f"force install '{named}'")
     con.execute("load ducklake")
+    _installed.add(ext_dir)
+
+
+_installed: set[Path] = set()  # extension directories this process found complete
 
 
 def catalog_uri(catalog: str) -> str:

@@ -209,13 +209,18 @@ def migrate(con: duckdb.DuckDBPyConnection, for_lake: bool = False) -> list[str]
     """Apply the migrations this warehouse has not seen yet, each in its own transaction (in a
     lake without their primary keys: ``lake.for_lake``)."""
     adapt = lake.for_lake if for_lake else (lambda sql: sql)
-    con.execute(
-        adapt(
-            "create table if not exists schema_migrations (version integer primary key, name varchar not null, "
-            "applied_at timestamptz not null default current_timestamp)"
+    # Read first, create only when missing: every writer opens through here, and on a lake each
+    # statement is a round trip to the catalog (a DDL statement more than one).
+    try:
+        done = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
+    except duckdb.CatalogException:
+        con.execute(
+            adapt(
+                "create table if not exists schema_migrations (version integer primary key, name varchar not null, "
+                "applied_at timestamptz not null default current_timestamp)"
+            )
         )
-    )
-    done = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
+        done = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
     applied = []
     for version, name, path in migrations():
         if version in done:

@@ -81,10 +81,12 @@ def extract(
 
 
 @contextmanager
-def writing(settings: Settings) -> Iterator:
+def writing(settings: Settings, holding: list[str] | None = None) -> Iterator:
     """The warehouse opened for writing, inside the writer limit's one slot when one is named
     (``CAPWATCH_WRITER_LIMIT``): writers on every worker then wait their turn in Prefect, and the
-    file lock is only ever contended by processes outside Prefect (a user's DuckDB CLI)."""
+    file lock is only ever contended by processes outside Prefect (a user's DuckDB CLI). On a
+    lake, ``holding`` (tickers, "models") is leased on the same connection for the block (see
+    ``holding``)."""
     slot = nullcontext()
     if settings.writer_limit:
         from prefect.concurrency.sync import concurrency
@@ -92,12 +94,16 @@ def writing(settings: Settings) -> Iterator:
         # strict: a limit that does not exist fails the run instead of letting writers collide
         slot = concurrency(settings.writer_limit, occupy=1, strict=True)
     with slot, open_warehouse(settings) as con:
-        yield con
+        if holding and settings.warehouse == "ducklake":
+            with lake.leases(con, holding):
+                yield con
+        else:
+            yield con
 
 
 @contextmanager
 def holding(settings: Settings, names: list[str]) -> Iterator:
-    """On a lake, ``names`` (tickers, "models", "alerts") held against every other writer for the
+    """On a lake, ``names`` ("alerts": across connections) held against every other writer for the
     block (capwatch/lake.py: a lake has no locks, and no keys to stop two writers loading the same
     rows); on a file, nothing: its lock already admits one writer at a time."""
     if settings.warehouse != "ducklake":
@@ -133,7 +139,7 @@ def validate_and_load(
     incomplete = {p.ticker for p in batch.problems} | set(quarantine["ticker"].dropna())
     completed = [t for t in chunk.tickers if t not in incomplete]
     loaded_until = min(chunk.end, chunk.fetched_on - timedelta(days=1))
-    with holding(settings, chunk.tickers), writing(settings) as con:
+    with writing(settings, holding=chunk.tickers) as con:
         result = committed(
             settings,
             lambda: load_batch(
@@ -162,7 +168,7 @@ def build_models(settings: Settings, run_id: str) -> tuple[list[ModelRun], list[
     """Rebuild the models; publish them only if the model audits pass (else the flow run fails).
     Returns the model runs and what the models newly held out or refused in this build."""
     logger = get_run_logger()
-    with holding(settings, ["models"]), writing(settings) as con:
+    with writing(settings, holding=["models"]) as con:
         runs = committed(settings, lambda: build_and_gate(con, run_id), "models")
         held = quarantined_in_run(con, run_id)
     for ticker, day, dataset, reason in held:
