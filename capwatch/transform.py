@@ -233,6 +233,8 @@ def _changed_tickers(con: duckdb.DuckDBPyConnection, since: date | None) -> None
     build, and tickers with a split on or after ``since`` less 10 days (the split's judgement,
     applied or not, is rebuilt with the prices around it). A count's checks and the series it
     joins only ever look at its own ticker's counts and splits, so no other ticker can change.
+    On a lake "since the last build" is after the snapshot it read, not its clock (a writer may
+    commit a count it loaded before that build started, after the build read the lake).
     """
     if since is None:
         con.execute(
@@ -240,6 +242,24 @@ def _changed_tickers(con: duckdb.DuckDBPyConnection, since: date | None) -> None
             "select distinct ticker from shares_outstanding"
         )
         return
+    now = lake_snapshot(con)
+    if now is not None:
+        (last,) = con.execute("select max(lake_snapshot) from model_builds").fetchone()
+        try:
+            con.execute(
+                f"""
+                create or replace temp table {CHANGED_TICKERS} as
+                select ticker from ducklake_table_insertions('{LAKE}', 'main', 'shares_outstanding', $1, $2)
+                union
+                select ticker from ducklake_table_insertions('{LAKE}', 'main', 'splits', $1, $2)
+                union
+                select ticker from splits where date >= $3::date - interval 10 days
+                """,
+                [last + 1, now, since],
+            )
+            return
+        except (duckdb.Error, TypeError):  # no snapshot recorded, or expired: every ticker
+            return _changed_tickers(con, None)
     con.execute(
         f"""
         create or replace temp table {CHANGED_TICKERS} as

@@ -232,3 +232,48 @@ def test_object_storage_extension_loads_offline(tmp_path):
     finally:
         con.close()
         server.shutdown()
+
+
+def test_a_count_committed_after_a_build_read_the_lake_is_built_next_time(
+    lake_settings, shared_dir
+):
+    """A writer may commit a share count it loaded (``loaded_at``) before a model build started,
+    after that build read the lake: the next build still rebuilds that ticker's counts (what is
+    new is judged by the lake's snapshots, not by clocks)."""
+    from capwatch.transform import build_and_gate
+
+    src = CsvSource(shared_dir)
+    with open_warehouse(lake_settings) as con:
+        _load(con, src, "run-1", tickers=["NVDA", "AAPL"])
+        assert build_and_gate(con, "build-1")
+        batch = src.fetch(["NVDA"], date(2024, 12, 2), date(2024, 12, 31))
+        last = batch.shares.iloc[[-1]].copy()
+        last["as_of"], last["reported_date"] = date(2024, 12, 20), date(2024, 12, 27)
+        last["shares"] = float(last["shares"].iloc[0]) * 1.001
+        last["accession"] = "0000000000-24-999999"
+        batch.shares = last
+        clean, q, _ = gate_raw(batch, date(2026, 11, 23))
+        res = load_batch(
+            con,
+            clean,
+            q,
+            source=src.name,
+            run_id="run-2",
+            flow="test",
+            start=date(2024, 12, 2),
+            end=date(2024, 12, 31),
+            tickers=["NVDA"],
+        )
+        assert res.by_table["shares_outstanding"][0] == 1
+        # as if loaded before build-1 started and committed after it read the lake
+        with transaction(con):
+            for table in ("shares_outstanding", "load_runs"):
+                con.execute(
+                    f"update {table} set loaded_at = loaded_at - interval 1 day "
+                    "where run_id = 'run-2'"
+                )
+        assert build_and_gate(con, "build-2")
+        assert con.execute(
+            "select count(*) from stg_shares_outstanding where ticker = 'NVDA' "
+            "and as_of = '2024-12-20'"
+        ).fetchone() == (1,)
