@@ -27,6 +27,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -277,7 +278,7 @@ def _dead_here(owner: str) -> bool:
 def leases(
     con: duckdb.DuckDBPyConnection,
     names: list[str],
-    ttl_seconds: float = 900.0,
+    ttl_seconds: float = 300.0,
     wait_seconds: float = 3600.0,
 ) -> Iterator[str]:
     """Hold ``names`` (tickers, or "models" / "alerts") against every other writer of the lake.
@@ -285,9 +286,10 @@ def leases(
     DuckLake has no locks, so a lease is a row: a writer commits its rows, then looks for live
     rows of others on the same names. If there are any it withdraws and tries again later; else
     the names are its own. Two writers that both proceed would each have looked before the other
-    committed, which cannot be, as each commits before it looks. A lease lapses after
-    ``ttl_seconds`` (a writer killed on another host), or at once when its process on this host is
-    gone.
+    committed, which cannot be, as each commits before it looks. While the block runs, however
+    long (a slow alert channel), a thread renews the lease every ``ttl_seconds / 5``; it lapses
+    ``ttl_seconds`` after its writer stops renewing (killed on another host), or at once when its
+    process on this host is gone.
     """
     names = sorted(set(names))
     owner = _owner()
@@ -324,10 +326,40 @@ def leases(
             )
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 2.0)
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew, args=(con.cursor(), owner, ttl_seconds, stop), daemon=True
+    )
+    renewer.start()
     try:
         yield owner
     finally:
+        stop.set()
+        renewer.join()
         retry_conflicts(withdraw, "lease")
+
+
+def _renew(
+    cur: duckdb.DuckDBPyConnection, owner: str, ttl_seconds: float, stop: threading.Event
+) -> None:
+    """Push ``owner``'s leases ``ttl_seconds`` ahead every ``ttl_seconds / 5`` until ``stop``
+    (on its own cursor: a connection serves one thread at a time)."""
+
+    def extend() -> None:
+        with _txn(cur):
+            cur.execute(
+                f"update {LAKE}.lake_leases set expires_at = now() + to_seconds(?::double) "
+                "where owner = ?",
+                [ttl_seconds, owner],
+            )
+
+    try:
+        while not stop.wait(ttl_seconds / 5):
+            retry_conflicts(extend, "lease")
+    except duckdb.Error as exc:  # the lease lapses then: say so, the block's work goes on
+        log.warning("could not renew the lease of %s: %s", owner, exc)
+    finally:
+        cur.close()
 
 
 @contextmanager

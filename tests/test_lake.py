@@ -277,3 +277,21 @@ def test_a_count_committed_after_a_build_read_the_lake_is_built_next_time(
             "select count(*) from stg_shares_outstanding where ticker = 'NVDA' "
             "and as_of = '2024-12-20'"
         ).fetchone() == (1,)
+
+
+def test_a_lease_is_renewed_while_its_writer_works(lake_settings):
+    """A block that outlasts the lease's time to live (a slow alert channel) keeps it: others wait
+    until it lets go, not until the first expiry."""
+    with open_warehouse(lake_settings) as a, open_warehouse(lake_settings) as b:
+        with lake.leases(a, ["alerts"], ttl_seconds=1.0):
+            time.sleep(2.5)  # 2.5 x the time to live
+            with pytest.raises(lake.LakeError, match="held by another writer"):
+                with lake.leases(b, ["alerts"], wait_seconds=1.5):
+                    pass
+            live = a.execute(
+                "select count(*) from lake_leases where name = 'alerts' and expires_at > now()"
+            ).fetchone()[0]
+            assert live == 1
+        with lake.leases(b, ["alerts"], wait_seconds=5):
+            pass
+        assert a.execute("select count(*) from lake_leases").fetchone()[0] == 0
