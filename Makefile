@@ -15,7 +15,8 @@ postgres:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing PostgreSQL (Debian's postgresql) for the lake tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else echo "the lake tests need PostgreSQL's server binaries: sudo apt-get install postgresql"; exit 1; fi; }
+	  else echo "PostgreSQL's server is missing: the lake tests will be skipped (make test-lake fails);"; \
+	    echo "install it with: sudo apt-get install postgresql"; fi; }
 
 demo: install
 	$(UV) run capwatch demo

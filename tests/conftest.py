@@ -50,7 +50,11 @@ def postgres():
     try:
         server = start_postgres()
     except RuntimeError as exc:
-        pytest.fail(str(exc))
+        # A newcomer's `make test` without PostgreSQL (and without root to install it) still runs
+        # everything else; CI and the lake lane must have it.
+        if os.environ.get("CI") or os.environ.get("CAPWATCH_TEST_WAREHOUSE") == "ducklake":
+            pytest.fail(str(exc))
+        pytest.skip(f"lake tests skipped: {exc}")
     _POSTGRES.append(server)
     yield server
     server.stop()
