@@ -170,7 +170,9 @@ def main() -> None:
         "imports Prefect and GX and builds the models; with W writers that is W times.",
         "",
     ]
-    OUT.write_text("\n".join(lines))
+    # Notes written by hand below the table ("## Notes" on) survive a new run.
+    kept = OUT.read_text().partition("\n## Notes")[1:] if OUT.exists() else ("", "")
+    OUT.write_text("\n".join(lines) + "".join(kept))
     print("\n".join(lines))
 
 
