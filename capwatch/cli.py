@@ -174,13 +174,13 @@ def _flow(name: str):
     return load_flow_from_entrypoint(f"{flows_file()}:{name}", use_placeholder_flow=False)
 
 
-def _report_run(summary, db: Path) -> None:
+def _report_run(summary, warehouse: str) -> None:
     """Print what the run did, then exit with its code (0, or 1 when anything failed or was held,
     5 when nothing landed at all)."""
     if summary.skipped:
         click.echo(summary.skipped)
     click.echo(
-        f"loaded {summary.tickers} tickers into {db}: {summary.rows_inserted} rows new, "
+        f"loaded {summary.tickers} tickers into {warehouse}: {summary.rows_inserted} rows new, "
         f"{summary.rows_updated} corrected, {summary.rows_quarantined} quarantined"
         + (f" ({summary.rows_held} of them corrections held)" if summary.rows_held else "")
     )
@@ -309,7 +309,7 @@ def run(
         db=str(settings.db_path),
         accept_corrections=accept_corrections,
     )
-    _report_run(summary, settings.db_path)
+    _report_run(summary, settings.warehouse_name())
 
 
 @main.command()
@@ -380,7 +380,7 @@ def backfill(
         chunk_years=chunk_years,
         accept_corrections=accept_corrections,
     )
-    _report_run(summary, settings.db_path)
+    _report_run(summary, settings.warehouse_name())
 
 
 @main.command()
@@ -646,6 +646,15 @@ def demo(db: str, tickers: int) -> None:
 
     path = Path(db)
     settings = _settings(db_path=path)
+    if settings.warehouse == "ducklake":
+        # Generated companies never go into a shared lake either: the demo keeps to its own file
+        # (the flow it runs reads the backend from the environment).
+        click.echo(
+            f"demo: writes its own file {path}, not the lake in CAPWATCH_LAKE_CATALOG "
+            f"({settings.lake_catalog})"
+        )
+        os.environ["CAPWATCH_WAREHOUSE"] = "duckdb"
+        settings = _settings(db_path=path)
     market = generate_market(n_tickers=tickers)
     csv_dir = Path(tempfile.mkdtemp(prefix="capwatch-demo-"))
     market.write_csv(csv_dir)
@@ -663,15 +672,14 @@ def demo(db: str, tickers: int) -> None:
         shares_source=f"replay:csv:{csv_dir}",
         db=str(path),
     )
-    _report_run(summary, path)
+    _report_run(summary, settings.warehouse_name())
     with _read_only(settings) as con:
         click.echo(f"\nLargest one-day losses on {market.crash_day}:")
         click.echo(format_losses(largest_losses(con, top=5, on=market.crash_day)))
         click.echo("\nLargest one-day losses in history:")
         click.echo(format_losses(largest_losses(con, top=5)))
-    where = "capwatch lake cli -c" if settings.warehouse == "ducklake" else f"duckdb {path}"
     click.echo(
-        f'\nQuery it yourself: {where} "select * from largest_losses order by rank_usd limit 10"'
+        f'\nQuery it yourself: duckdb {path} "select * from largest_losses order by rank_usd limit 10"'
     )
 
 

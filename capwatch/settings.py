@@ -183,6 +183,12 @@ class Settings:
         if self.counts_source() == "sec":
             check_user_agent(self.sec_user_agent)
 
+    def warehouse_name(self) -> str:
+        """What a message calls the warehouse: the file, or the lake's catalog."""
+        if self.warehouse == "ducklake":
+            return f"the lake {self.lake_catalog}"
+        return str(self.db_path)
+
     def reports(self) -> Path:
         return self.reports_dir or self.db_path.resolve().parent / "reports"
 

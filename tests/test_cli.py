@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -372,3 +373,20 @@ def test_sql_literals_carry_any_text_and_json_csv_keep_types():
         {"i": 1, "f": 2.5, "n": None, "d": "2025-01-27", "s": "a,b", "l": [1, 2]}
     ]
     assert to_csv(cols, rows) == 'i,f,n,d,s,l\n1,2.5,,2025-01-27,"a,b","[1, 2]"'
+
+
+def test_the_demo_never_writes_into_a_configured_lake(tmp_path, monkeypatch):
+    """With a lake configured (a team's shared warehouse), the demo's generated companies still go
+    only into its own file, and the run says so."""
+    catalog = tmp_path / "catalog.sqlite"
+    monkeypatch.setenv("CAPWATCH_WAREHOUSE", "ducklake")
+    monkeypatch.setenv("CAPWATCH_LAKE_CATALOG", f"sqlite:{catalog}")
+    monkeypatch.delenv("CAPWATCH_LAKE_DATA_PATH", raising=False)
+    demo_db = tmp_path / "demo.duckdb"
+    res = CliRunner().invoke(main, ["demo", "--db", str(demo_db), "--tickers", "4"])
+    assert res.exit_code == 0, res.output
+    assert f"writes its own file {demo_db}, not the lake" in res.output
+    assert f"tickers into {demo_db}:" in res.output
+    assert not catalog.exists() and not Path(f"{catalog}.files").exists()
+    with duckdb.connect(str(demo_db), read_only=True) as con:  # the file, in either test lane
+        assert con.execute("select count(distinct ticker) from prices_daily").fetchone()[0] == 4
