@@ -181,6 +181,28 @@ def table(con, name: str, order: str) -> pd.DataFrame:
     return con.execute(f"select * from {name} order by {order}").df()
 
 
+def gate_and_load(con, batch, source: str, run_id: str, tickers, start, end):
+    """A fetched batch through the raw gate (as of 2026-11-23) and loaded, as a flow's load task
+    does it (without the flow)."""
+    from datetime import date
+
+    from capwatch.load import load_batch
+    from capwatch.validate import gate_raw
+
+    clean, quarantine, _ = gate_raw(batch, date(2026, 11, 23))
+    return load_batch(
+        con,
+        clean,
+        quarantine,
+        source=source,
+        run_id=run_id,
+        flow="test",
+        start=start,
+        end=end,
+        tickers=tickers,
+    )
+
+
 # Literal rows straight into the raw tables, for the model tests (provenance: source 'test').
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,10 +13,9 @@ import pytest
 
 from capwatch import lake
 from capwatch.extract.csv import CsvSource
-from capwatch.load import load_batch
 from capwatch.settings import Settings, SettingsError
-from capwatch.validate import gate_raw
 from capwatch.warehouse import migrations, open_warehouse, transaction
+from tests.conftest import gate_and_load
 from tests.lakes import duplicate_keys
 
 TICKERS = ["NVDA", "AVGO", "ORCL", "AAPL"]
@@ -33,18 +32,7 @@ def lake_settings(pg_lake, tmp_path) -> Settings:
 
 
 def _load(con, src, run_id, tickers=TICKERS, start=date(2023, 1, 1), end=date(2024, 12, 31)):
-    clean, q, _ = gate_raw(src.fetch(tickers, start, end), date(2026, 11, 23))
-    return load_batch(
-        con,
-        clean,
-        q,
-        source=src.name,
-        run_id=run_id,
-        flow="test",
-        start=start,
-        end=end,
-        tickers=tickers,
-    )
+    return gate_and_load(con, src.fetch(tickers, start, end), src.name, run_id, tickers, start, end)
 
 
 def test_settings_name_what_a_lake_needs(tmp_path, monkeypatch):
@@ -93,18 +81,7 @@ def test_loads_keep_one_row_per_key_and_keep_replaced_rows(lake_settings, shared
             float(batch.prices["low"].iloc[0]) + 0.01, 4
         )
         batch.shares = batch.shares.iloc[0:0]
-        clean, q, _ = gate_raw(batch, date(2026, 11, 23))
-        res = load_batch(
-            con,
-            clean,
-            q,
-            source=src.name,
-            run_id="run-3",
-            flow="test",
-            start=None,
-            end=None,
-            tickers=["NVDA"],
-        )
+        res = gate_and_load(con, batch, src.name, "run-3", ["NVDA"], None, None)
         assert (res.inserted, res.updated) == (0, 1)
         assert con.execute(
             "select close, run_id from prices_daily where ticker = 'NVDA' and date = '2024-06-03'"
@@ -252,17 +229,8 @@ def test_a_count_committed_after_a_build_read_the_lake_is_built_next_time(
         last["shares"] = float(last["shares"].iloc[0]) * 1.001
         last["accession"] = "0000000000-24-999999"
         batch.shares = last
-        clean, q, _ = gate_raw(batch, date(2026, 11, 23))
-        res = load_batch(
-            con,
-            clean,
-            q,
-            source=src.name,
-            run_id="run-2",
-            flow="test",
-            start=date(2024, 12, 2),
-            end=date(2024, 12, 31),
-            tickers=["NVDA"],
+        res = gate_and_load(
+            con, batch, src.name, "run-2", ["NVDA"], date(2024, 12, 2), date(2024, 12, 31)
         )
         assert res.by_table["shares_outstanding"][0] == 1
         # as if loaded before build-1 started and committed after it read the lake

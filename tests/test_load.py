@@ -11,24 +11,13 @@ from capwatch import load as load_mod
 from capwatch.extract.csv import CsvSource
 from capwatch.load import load_batch
 from capwatch.validate import gate_raw
-from tests.conftest import table
+from tests.conftest import gate_and_load, table
 
 TICKERS = ["NVDA", "AVGO", "ORCL", "AAPL"]
 
 
 def _load(con, src, run_id, start=date(2023, 1, 1), end=date(2025, 6, 30)):
-    clean, q, _ = gate_raw(src.fetch(TICKERS, start, end), date(2026, 11, 23))
-    return load_batch(
-        con,
-        clean,
-        q,
-        source=src.name,
-        run_id=run_id,
-        flow="test",
-        start=start,
-        end=end,
-        tickers=TICKERS,
-    )
+    return gate_and_load(con, src.fetch(TICKERS, start, end), src.name, run_id, TICKERS, start, end)
 
 
 def test_reload_changes_nothing(db, shared_dir):
