@@ -316,6 +316,9 @@ def leases(
             [names, owner],
         ).fetchall()
         live = [o for (o,) in others if not _dead_here(o)]
+        dead = [o for (o,) in others if o not in live]
+        if dead:  # taken over: their rows go (a killed writer never withdraws its own)
+            retry_conflicts(lambda: _drop(con, dead), "lease")
         if not live:
             break
         retry_conflicts(withdraw, "lease")
@@ -360,6 +363,13 @@ def _renew(
         log.warning("could not renew the lease of %s: %s", owner, exc)
     finally:
         cur.close()
+
+
+def _drop(con: duckdb.DuckDBPyConnection, owners: list[str]) -> None:
+    with _txn(con):
+        con.execute(
+            "delete from lake_leases where owner in (select unnest(?::varchar[]))", [owners]
+        )
 
 
 @contextmanager

@@ -235,10 +235,15 @@ def test_a_writer_killed_mid_commit_loses_nothing(
             assert said == stored, out[-2000:]
             assert duplicate_keys(con, "lake") == {}
     assert killed == 3
-    t0 = time.monotonic()
+    with open_warehouse(settings, read_only=True) as con:
+        (lapse,) = con.execute("select max(expires_at) from lake_leases").fetchone()
+    assert lapse is not None  # the killed writers' leases are still there, live
     w = _writer(tickers, source, env)
     out = w.communicate(timeout=600)[0]
     assert w.returncode == 0 and "finished" in out, out[-3000:]
-    assert time.monotonic() - t0 < 300  # no wait for the killed writers' leases to lapse
+    with open_warehouse(settings, read_only=True) as con:
+        # finished before those leases would have lapsed: taken over, not waited out
+        assert con.execute("select now() < ?", [lapse]).fetchone() == (True,)
+        assert con.execute("select count(*) from lake_leases").fetchone() == (0,)
     file_db, _ = _file_reference(tickers, source, tmp_path, monkeypatch)
     _check_lake_matches_file(pg_lake, file_db, len(tickers))
