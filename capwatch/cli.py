@@ -647,14 +647,12 @@ def demo(db: str, tickers: int) -> None:
     path = Path(db)
     settings = _settings(db_path=path)
     if settings.warehouse == "ducklake":
-        # Generated companies never go into a shared lake either: the demo keeps to its own file
-        # (the flow it runs reads the backend from the environment).
+        # Generated companies never go into a shared lake either: the demo keeps to its own file.
         click.echo(
             f"demo: writes its own file {path}, not the lake in CAPWATCH_LAKE_CATALOG "
             f"({settings.lake_catalog})"
         )
-        os.environ["CAPWATCH_WAREHOUSE"] = "duckdb"
-        settings = _settings(db_path=path)
+        settings = _settings(db_path=path, warehouse="duckdb")
     market = generate_market(n_tickers=tickers)
     csv_dir = Path(tempfile.mkdtemp(prefix="capwatch-demo-"))
     market.write_csv(csv_dir)
@@ -671,6 +669,7 @@ def demo(db: str, tickers: int) -> None:
         # share counts also from the market's filings, through the real SEC client, offline
         shares_source=f"replay:csv:{csv_dir}",
         db=str(path),
+        warehouse="duckdb",
     )
     _report_run(summary, settings.warehouse_name())
     with _read_only(settings) as con:

@@ -395,6 +395,7 @@ def backfill(
     alert_history: bool = False,
     refresh: bool = False,
     accept_corrections: bool = False,
+    warehouse: str | None = None,
 ) -> RunSummary:
     """Load [start, end] for the tickers (default: the configured universe), then rebuild the models.
 
@@ -402,7 +403,8 @@ def backfill(
     ``chunk_years`` years, each recorded when it lands: a killed backfill resumes where it stopped,
     and a finished range fetches nothing (``refresh`` fetches it all again, e.g. after a vendor
     correction; loads stay idempotent). Alert events in the range are recorded but sent only with
-    ``alert_history`` (nobody wants to be paged about 2022 by a backfill).
+    ``alert_history`` (nobody wants to be paged about 2022 by a backfill). ``warehouse``: the
+    backend for this run ("duckdb" or "ducklake"; default CAPWATCH_WAREHOUSE).
     """
     settings = Settings.from_env(
         db_path=db,
@@ -410,6 +412,7 @@ def backfill(
         chunk_size=chunk_size,
         source=source,
         shares_source=shares_source,
+        warehouse=warehouse,
     )
     settings.check_counts_source()  # SEC without its User-Agent: refused before any work
     if start > end:
