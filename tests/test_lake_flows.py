@@ -247,3 +247,44 @@ def test_a_writer_killed_mid_commit_loses_nothing(
         assert con.execute("select count(*) from lake_leases").fetchone() == (0,)
     file_db, _ = _file_reference(tickers, source, tmp_path, monkeypatch)
     _check_lake_matches_file(pg_lake, file_db, len(tickers))
+
+
+def test_writers_opening_a_new_lake_together_apply_each_migration_once(postgres, tmp_path):
+    """Five processes open three new lakes at once: each lake records every migration once (they
+    once recorded migration 009, a table rebuilt and renamed, twice: nothing in DuckLake made the
+    two commits conflict)."""
+    from tests.lakes import lake_env
+
+    opener = (
+        "from capwatch.settings import Settings\n"
+        "from capwatch.warehouse import open_warehouse\n"
+        "with open_warehouse(Settings.from_env()):\n    pass\n"
+    )
+    for n in range(3):
+        env = {**os.environ, **lake_env(postgres.createdb(f"opened_{n}"), tmp_path / f"f{n}")}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener],
+                cwd=ROOT,
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(5)
+        ]
+        for p in procs:
+            err = p.communicate(timeout=300)[1]
+            assert p.returncode == 0, err[-2000:]
+        settings = Settings.from_env(
+            warehouse="ducklake",
+            lake_catalog=env["CAPWATCH_LAKE_CATALOG"],
+            lake_data_path=env["CAPWATCH_LAKE_DATA_PATH"],
+        )
+        with open_warehouse(settings, read_only=True) as con:
+            assert (
+                con.execute(
+                    "select version, count(*) from schema_migrations group by 1 having count(*) > 1"
+                ).fetchall()
+                == []
+            )
+            assert duplicate_keys(con, "lake") == {}
