@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -58,7 +59,10 @@ class StagedChunk:
     def discard(self) -> None:
         """Forget the chunk (after its load committed)."""
         shutil.rmtree(self.path, ignore_errors=True)
-        for empty in (self.path.parent, self.path.parent.parent):  # the run's, then the root
+        run_dir = self.path.parent
+        if not any(d for d in run_dir.glob("*") if d.name != _OWNER):
+            (run_dir / _OWNER).unlink(missing_ok=True)  # the run's last chunk: nothing to guard
+        for empty in (run_dir, run_dir.parent):  # the run's, then the root
             try:
                 empty.rmdir()  # only once nothing is left in it
             except OSError:
@@ -96,6 +100,9 @@ class Staging:
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True, mode=0o700)
+        owner = final.parent / _OWNER
+        if not owner.exists():
+            owner.write_text(_this_process())
         rows = {}
         for name in _FRAMES:
             frame = getattr(batch, name)
@@ -127,8 +134,8 @@ class Staging:
         if not self.root.is_dir():
             return out
         for manifest in self.root.glob(f"*/*/{_MANIFEST}"):
-            if ".tmp-" in manifest.parent.name:
-                continue
+            if ".tmp-" in manifest.parent.name or _running(manifest.parent.parent):
+                continue  # half-written, or another flow run's that is still going (on a lake)
             try:
                 out.append(_from_manifest(manifest.parent, json.loads(manifest.read_text())))
             except (ValueError, KeyError, TypeError):
@@ -142,10 +149,32 @@ class Staging:
         if not self.root.is_dir():
             return removed
         for d in self.root.glob("*/*"):
+            if _running(d.parent):  # a flow run still extracting (writers share a lake)
+                continue
             if d.is_dir() and (".tmp-" in d.name or not (d / _MANIFEST).exists()):
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
         return removed
+
+
+# A run directory's owner: "host:pid" of the flow run's process. Several flow runs share one
+# staging area when they write one lake: none may sweep or load what another is still staging.
+_OWNER = ".owner"
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _running(run_dir: Path) -> bool:
+    """True when ``run_dir`` belongs to another process on this host that still runs."""
+    try:
+        host, _, pid = (run_dir / _OWNER).read_text().partition(":")
+    except OSError:
+        return False
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return Path(f"/proc/{pid}").exists()
 
 
 def _manifest(chunk: StagedChunk) -> dict:

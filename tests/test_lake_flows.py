@@ -96,6 +96,8 @@ def _env(pg_lake: dict) -> dict:
         **pg_lake,
         "PREFECT_API_URL": PREFECT_API_URL.value(),
         "PYTHONUNBUFFERED": "1",
+        # this test's own staging area: what a failed test left staged is not another's to load
+        "CAPWATCH_STAGING_DIR": str(Path(pg_lake["CAPWATCH_LAKE_DATA_PATH"]).parent / "staging"),
     }
 
 

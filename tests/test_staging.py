@@ -212,3 +212,40 @@ def test_generated_source_serves_a_kept_window_as_generated():
     assert kept.prices.equals(fresh.prices) and kept.shares.equals(fresh.shares)
     older = g.fetch(names, date(2025, 6, 2), date(2025, 6, 30))  # before the window: generated
     assert older.prices["date"].min() == pd.Timestamp("2025-06-02")
+
+
+def test_a_run_still_staging_is_neither_swept_nor_loaded_by_another(tmp_path):
+    """Flow runs writing one lake share a staging area: while the run that staged a chunk is
+    alive, another run neither sweeps its half-written chunks nor loads its complete ones."""
+    import socket
+    import subprocess
+
+    from capwatch.extract import make_source
+    from capwatch.settings import Settings
+    from capwatch.staging import Staging
+    from flows.pipeline import extract
+
+    settings = Settings.from_env(db_path=tmp_path / "w.duckdb", source="replay:demo")
+    staging = Staging(settings.staging())
+    chunk = extract.fn(
+        make_source(settings),
+        staging,
+        "live-run",
+        ["ALFA"],
+        date(2024, 1, 2),
+        date(2024, 3, 28),
+        date(2025, 12, 31),
+    )
+    half = chunk.path.parent / "20240101-20240328-x.tmp-424242"
+    half.mkdir()
+    other = subprocess.Popen(["sleep", "120"])  # stands for the other flow run's process
+    (chunk.path.parent / ".owner").write_text(f"{socket.gethostname()}:{other.pid}")
+    try:
+        assert staging.sweep() == 0 and half.exists()
+        assert staging.pending() == []
+    finally:
+        other.kill()
+        other.wait()
+    # its process is gone (crashed): its complete chunk is loaded, its half-written one swept
+    assert [c.path for c in staging.pending()] == [chunk.path]
+    assert staging.sweep() == 1 and not half.exists()
