@@ -245,6 +245,8 @@ def _changed_tickers(con: duckdb.DuckDBPyConnection, since: date | None) -> None
     now = lake_snapshot(con)
     if now is not None:
         (last,) = con.execute("select max(lake_snapshot) from model_builds").fetchone()
+        if last is None:  # no build recorded its snapshot: every ticker
+            return _changed_tickers(con, None)
         try:
             con.execute(
                 f"""
@@ -258,7 +260,7 @@ def _changed_tickers(con: duckdb.DuckDBPyConnection, since: date | None) -> None
                 [last + 1, now, since],
             )
             return
-        except (duckdb.Error, TypeError):  # no snapshot recorded, or expired: every ticker
+        except duckdb.Error:  # those snapshots have expired (lake maintenance): every ticker
             return _changed_tickers(con, None)
     con.execute(
         f"""
