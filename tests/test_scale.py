@@ -80,20 +80,60 @@ def test_incremental_models_equal_a_full_rebuild(tmp_path):
 
 def _same_models(inc, full) -> None:
     for m in load_models():
-        cols = [
-            c
-            for (c,) in full.execute(
-                f"select column_name from duckdb_columns() where table_name = '{m.name}'"
+        types = dict(
+            full.execute(
+                "select column_name, data_type from duckdb_columns() where table_name = ?", [m.name]
             ).fetchall()
-        ]
-        order = ", ".join(
-            c
-            for c in ("company", "ticker", "share_class", "count_ticker", "date", "as_of")
-            if c in cols
         )
-        a = inc.execute(f"select * from {m.name} order by {order}").df()
-        b = full.execute(f"select * from {m.name} order by {order}").df()
+        grain = ("company", "ticker", "share_class", "count_ticker", "date", "as_of", "measure")
+        order = ", ".join(c for c in (*grain, "size_key") if c in types)
+        # a list holds its group's values in no particular order: compared sorted
+        select = ", ".join(
+            f"list_sort({c}) as {c}" if t.endswith("[]") else c for c, t in types.items()
+        )
+        a = inc.execute(f"select {select} from {m.name} order by {order}").df()
+        b = full.execute(f"select {select} from {m.name} order by {order}").df()
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=m.name)
+
+
+def test_yearly_summaries_follow_increments_across_a_new_year(tmp_path):
+    """company_moves_yearly and loss_sizes_yearly hold a row per year, replaced whole by an
+    incremental build from its since's year on: loads that cross New Year, one of them correcting
+    a December close after January was built, leave them as a full rebuild would."""
+    market = generate_market(n_tickers=6, start=date(2023, 9, 1), end=date(2024, 2, 29), seed=5)
+    days = sorted(market.prices.date.unique())
+    dec = [d for d in days if d.month == 12 and d.year == 2023]
+    jan = [d for d in days if d.month == 1 and d.year == 2024]
+    inc = open_db(tmp_path / "incremental.duckdb", read_only=False)
+    _load(inc, _batch(market, days[0], dec[5]), "r0")
+    build_and_gate(inc, "b0")
+    _load(inc, _batch(market, dec[6], jan[10]), "r1")
+    assert build_and_gate(inc, "b1")
+    # a December close corrected after January was built: December's rows and both years change
+    ticker = market.prices.ticker.iloc[0]
+    fix = market.prices[(market.prices.ticker == ticker) & (market.prices.date == dec[-3])]
+    market.prices.loc[fix.index, "close"] = fix["close"] * 0.9
+    market.prices.loc[fix.index, "low"] = fix["low"] * 0.9
+    _load(inc, _batch(market, dec[-3], days[-1]), "r2")
+    assert build_and_gate(inc, "b2")
+    years = inc.execute(
+        "select distinct year from company_moves_yearly order by year"
+    ).fetchall()
+    assert years == [(2023,), (2024,)]
+
+    full = open_db(tmp_path / "full.duckdb", read_only=False)
+    _load(full, _batch(market, days[0], days[-1]), "all")
+    build_and_gate(full, "full")
+    _same_models(inc, full)
+    days_stored, losses = full.execute(
+        "select count(*), count(*) filter (where change_usd < 0) from company_daily_moves"
+    ).fetchone()
+    assert full.execute(
+        "select sum(days), sum(len(usd_losses)) from company_moves_yearly"
+    ).fetchone() == (days_stored, losses)
+    assert full.execute(
+        "select sum(n) from loss_sizes_yearly where measure = 'usd'"
+    ).fetchone() == (losses,)
 
 
 def test_a_split_judged_again_when_its_prices_arrive_rebuilds_its_tickers_counts(tmp_path):

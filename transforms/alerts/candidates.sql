@@ -2,14 +2,26 @@
    grain: one row per (rule, company, date). Input: the temp table alert_rules (rule, kind,
    threshold, top_n, min_history, company, direction) -- company null for a rule's default, set for an
    override. rank_in_history counts the company's larger dollar losses before that day, plus one.
-   size_rank (for top-N rules) ranks the company's cap of the previous trading day among every
-   company's cap that day in company_market_cap_daily: the whole universe as stored, never only
-   the companies that moved (or were fetched) on the day itself. */
-with before as (
-    -- what came before $since, per company, in one pass (no window over the whole history)
-    select company, min(change_usd) as worst_usd, count(*) as days
+   size_rank (top-N rules only) is company_daily_moves.prev_size_rank: the company's cap of the
+   previous trading day ranked among every company's cap that day, the whole universe as stored,
+   never only the companies that moved (or were fetched) on the day itself.
+   Nothing here reads every day stored: a daily run's evaluation costs the same after 5 or 25
+   years of history (the years before $since's year come from company_moves_yearly). */
+with history as (
+    -- what came before $since, per company, without reading every day stored: the years before
+    -- $since's year from company_moves_yearly, that year's days before $since one by one
+    select company, days, worst_usd
+    from company_moves_yearly
+    where year < year($since::date)
+    union all
+    select company, 1 as days, change_usd as worst_usd
     from company_daily_moves
-    where date < $since
+    where date >= make_date(year($since::date)::integer, 1, 1) and date < $since
+),
+
+before as (
+    select company, sum(days)::bigint as days, min(worst_usd) as worst_usd
+    from history
     group by company
 ),
 
@@ -23,6 +35,7 @@ moves as (
         m.prev_market_cap,
         m.change_usd,
         m.change_pct,
+        m.prev_size_rank,
         coalesce(b.days, 0) + row_number() over (partition by m.company order by m.date) - 1
             as prior_days
     from company_daily_moves as m
@@ -78,40 +91,46 @@ passing as (
       and m.prior_days >= r.min_history
 ),
 
-top_caps as (
-    -- the N largest caps (N: the largest top_n of any rule) of each day a top-N candidate needs,
-    -- the day before its move, over every company: a cap's rank that day is 1 + the caps above
-    -- it, which these N give exactly whenever the rank is N or better (no window over all days)
-    select date, max(market_cap, (select coalesce(max(top_n), 1) from alert_rules)) as caps
-    from company_market_cap_daily
-    where market_cap is not null
-      and date in (select prev_date from passing where kind = 'top_n_pct_drop')
-    group by date
-),
-
-size_ranks as (
-    select p.company, p.prev_date, 1 + len(list_filter(t.caps, x -> x > c.market_cap)) as size_rank
-    from (select distinct company, prev_date from passing where kind = 'top_n_pct_drop') as p
-    join company_market_cap_daily as c on c.company = p.company and c.date = p.prev_date
-    join top_caps as t on t.date = p.prev_date
-    where c.market_cap is not null
-),
-
 hits as (
-    select p.*, r.size_rank
+    select p.* exclude (prev_size_rank), case when p.kind = 'top_n_pct_drop' then p.prev_size_rank end as size_rank
     from passing as p
-    left join size_ranks as r on r.company = p.company and r.prev_date = p.prev_date
-    where p.kind <> 'top_n_pct_drop' or r.size_rank <= p.top_n
+    where p.kind <> 'top_n_pct_drop' or p.prev_size_rank <= p.top_n
 ),
 
 -- Only the moves worse than some hit of the same company can outrank one: a backfill's tens of
--- thousands of hits are ranked against those few, not against every day of every company.
+-- thousands of hits are ranked against those few, not against every day of every company. Years
+-- before $since's year come from company_moves_yearly's lists of losses (a falling hit is only
+-- outranked by losses); its days since then, and every day of a company with a rising hit (smaller
+-- gains outrank it too, and the lists hold only losses), from company_daily_moves.
+least_bad as (
+    select company, max(change_usd) as least_bad from hits group by company
+),
+
 worse as (
     select p.company, p.date, p.change_usd
     from company_daily_moves as p
-    join (select company, max(change_usd) as least_bad from hits group by company) as w
-        on w.company = p.company
-    where p.change_usd < w.least_bad
+    join least_bad as w on w.company = p.company
+    where p.date >= make_date(year($since::date)::integer, 1, 1) and p.change_usd < w.least_bad
+    union all
+    select p.company, p.date, p.change_usd
+    from company_daily_moves as p
+    join (select * from least_bad where least_bad >= 0) as w on w.company = p.company
+    where p.date < make_date(year($since::date)::integer, 1, 1) and p.change_usd < w.least_bad
+),
+
+worse_years as (
+    select y.company, y.usd_losses
+    from company_moves_yearly as y
+    join (select * from least_bad where least_bad < 0) as w on w.company = y.company
+    where y.year < year($since::date)
+),
+
+hit_years as (
+    -- per falling hit: the company's larger losses in the years before $since's year
+    select h.company, h.change_usd, sum(len(list_filter(y.usd_losses, x -> x < h.change_usd)))::bigint as n
+    from (select distinct company, change_usd from hits) as h
+    join worse_years as y on y.company = h.company
+    group by h.company, h.change_usd
 ),
 
 final as (
@@ -128,9 +147,10 @@ final as (
         1 + (
             select count(*) from worse as p
             where p.company = h.company and p.date < h.date and p.change_usd < h.change_usd
-        ) as rank_in_history,
+        ) + coalesce(y.n, 0) as rank_in_history,
         h.prior_days
     from hits as h
+    left join hit_years as y on y.company = h.company and y.change_usd = h.change_usd
 )
 
 select * from final

@@ -8,11 +8,22 @@
    - cap_change_usd: market_cap - prev_market_cap, the whole difference between the published caps;
    - count_change_usd: cap_change_usd - change_usd, what newly known share counts added
      (shares_changed marks it);
+   - prev_size_rank: the company's rank by market cap among every company with a cap on prev_date
+     (1 = the largest; 1 + the caps above it, ties alike): what top-N alert rules rank by;
    - held_reason: why the day is not a market move: a vendor price error on one of the company's
      listings (stg_price_checks), or a share count that changed by more than 60 % in a day (a count
      or split error more likely than a real change; the step still shows in count_change_usd). */
 with caps as (
-    select company, ticker, date, market_cap, market_cap_at_prev_close
+    select
+        company,
+        ticker,
+        date,
+        market_cap,
+        market_cap_at_prev_close,
+        -- every company of a day is read (the lookback reads whole days), so this is the rank
+        -- among the whole universe as stored that day
+        case when market_cap is not null
+            then rank() over (partition by date order by market_cap desc nulls last) end as size_rank
     from company_market_cap_daily
     where date >= __since__
 ),
@@ -21,7 +32,8 @@ with_previous as (
     select
         *,
         lag(date) over by_company as prev_date,
-        lag(market_cap) over by_company as prev_market_cap
+        lag(market_cap) over by_company as prev_market_cap,
+        lag(size_rank) over by_company as prev_size_rank
     from caps
     window by_company as (partition by company order by date)
 ),
@@ -64,6 +76,7 @@ final as (
         market_cap - prev_market_cap as cap_change_usd,
         market_cap_at_prev_close - prev_market_cap as count_change_usd,
         abs(market_cap_at_prev_close - prev_market_cap) > 1e-9 * prev_market_cap as shares_changed,
+        prev_size_rank,
         held_reason
     from judged
 )

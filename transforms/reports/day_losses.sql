@@ -4,65 +4,61 @@
    largest_losses (1 + the losses larger than it); company_rank_usd / company_rank_pct: the same
    within the company's own history (1 = the company's worst day). Gains have no ranks.
    Units: USD, percent.
-   Ranked with one read of the history and no sort of it (a window over every loss took seconds
-   a day at whole-market size): a loss's key grows with its size (the log of its size in steps of
-   0.1 %); a day's loss is outranked by every loss with a higher key (counted per key in one hash
-   aggregate) and by the larger ones that share its key (compared one by one). */
+   Ranked without reading every day stored (a daily run's report must not cost more with each
+   year of history): a loss's key grows with its size (the log of its size in steps of 0.1 %); a
+   day's loss is outranked by every loss with a higher key (counted per key and year in
+   loss_sizes_yearly) and by the larger ones that share its key (compared one by one, from that
+   key's lists); a company's own ranks count the larger losses in its yearly lists
+   (company_moves_yearly). The same ranks as largest_losses, ties included. */
 with day as (
     select company, ticker, date, prev_date, change_usd, change_pct, prev_market_cap, market_cap
     from company_daily_moves
     where date = getvariable('report_day') and change_usd is not null
 ),
 
--- Inlined at each use: materialized, 6,000 x 25 years of losses spill under a 1 GB cap (4x slower).
-keyed as not materialized (
+day_keyed as (
     select
         company,
-        date,
         change_usd,
         change_pct,
         floor(ln(-change_usd) * 1000)::bigint as usd_key,
         case when change_pct < 0 then floor(ln(-change_pct) * 1000)::bigint end as pct_key
-    from company_daily_moves
+    from day
     where change_usd < 0
 ),
 
-day_keyed as (
-    select * from keyed where date = getvariable('report_day')
-),
-
-usd_above as (
-    -- per key: the losses in higher keys (larger losses)
-    select usd_key, coalesce(sum(n) over (order by usd_key desc rows between unbounded preceding and 1 preceding), 0) as n
-    from (select usd_key, count(*) as n from keyed group by usd_key)
-),
-
-pct_above as (
-    select pct_key, coalesce(sum(n) over (order by pct_key desc rows between unbounded preceding and 1 preceding), 0) as n
-    from (select pct_key, count(*) as n from keyed where pct_key is not null group by pct_key)
+above as (
+    -- per measure and key: the losses in higher keys (larger losses)
+    select
+        measure,
+        size_key,
+        coalesce(sum(n) over (
+            partition by measure order by size_key desc rows between unbounded preceding and 1 preceding
+        ), 0) as n
+    from (select measure, size_key, sum(n) as n from loss_sizes_yearly group by measure, size_key)
 ),
 
 usd_same as (
-    select d.company, count(*) as n
+    select d.company, sum(len(list_filter(s.losses, x -> x < d.change_usd))) as n
     from day_keyed as d
-    join keyed as h on h.usd_key = d.usd_key and h.change_usd < d.change_usd
+    join loss_sizes_yearly as s on s.measure = 'usd' and s.size_key = d.usd_key
     group by d.company
 ),
 
 pct_same as (
-    select d.company, count(*) as n
+    select d.company, sum(len(list_filter(s.losses, x -> x < d.change_pct))) as n
     from day_keyed as d
-    join keyed as h on h.pct_key = d.pct_key and h.change_pct < d.change_pct
+    join loss_sizes_yearly as s on s.measure = 'pct' and s.size_key = d.pct_key
     group by d.company
 ),
 
 own as (
     select
         d.company,
-        count(*) filter (where h.change_usd < d.change_usd) as usd_n,
-        count(*) filter (where h.change_pct < d.change_pct) as pct_n
+        sum(len(list_filter(y.usd_losses, x -> x < d.change_usd))) as usd_n,
+        sum(len(list_filter(y.pct_losses, x -> x < d.change_pct))) as pct_n
     from day_keyed as d
-    join keyed as h on h.company = d.company
+    join company_moves_yearly as y on y.company = d.company
     group by d.company
 ),
 
@@ -74,8 +70,8 @@ ranked as (
         1 + o.usd_n as company_rank_usd,
         1 + o.pct_n as company_rank_pct
     from day_keyed as d
-    join usd_above as ua on ua.usd_key = d.usd_key
-    left join pct_above as pa on pa.pct_key = d.pct_key
+    join above as ua on ua.measure = 'usd' and ua.size_key = d.usd_key
+    left join above as pa on pa.measure = 'pct' and pa.size_key = d.pct_key
     left join usd_same as us on us.company = d.company
     left join pct_same as ps on ps.company = d.company
     join own as o on o.company = d.company

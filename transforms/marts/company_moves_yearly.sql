@@ -1,0 +1,22 @@
+-- incremental: date, lookback 366 days
+/* Each company's one-day moves, one row per calendar year: what the alert rules and the day
+   report need of a company's whole history, without reading every day of it (a daily run's cost
+   must not grow with the decades stored: bench/WHOLE_MARKET.md).
+   grain: one row per (company, year) with a row in company_daily_moves.
+   date = the year's last day, whatever the company's last move: an incremental build replaces the
+   years from its since on, each recomputed whole (the lookback reaches back to the year's start).
+   - days: the company's rows in company_daily_moves that year (held days included);
+   - worst_usd: its largest dollar loss that year (market moves only; null if none);
+   - usd_losses / pct_losses: every loss that year (change_usd < 0, as in largest_losses), in USD
+     and in percent, in no particular order: a rank counts the elements below a value. */
+select
+    company,
+    year(date) as year,
+    make_date(year(date), 12, 31) as date,
+    count(*) as days,
+    min(change_usd) as worst_usd,
+    coalesce(list(change_usd) filter (where change_usd < 0), []) as usd_losses,
+    coalesce(list(change_pct) filter (where change_usd < 0 and change_pct is not null), []) as pct_losses
+from company_daily_moves
+where date >= __since__
+group by company, year(date)
