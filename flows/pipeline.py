@@ -457,6 +457,23 @@ def backfill(
     return summary
 
 
+def newest_prices(con, tickers: list[str], today: date) -> dict[str, date]:
+    """Each ticker's newest stored price day. The last two months are read first (a daily run's
+    cost must not grow with the years stored); only tickers with nothing that recent are looked
+    up in their whole history."""
+    query = (
+        "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) "
+        "{} group by ticker"
+    )
+    recent = dict(
+        con.execute(query.format("and date >= ?"), [tickers, today - timedelta(days=60)]).fetchall()
+    )
+    older = [t for t in tickers if t not in recent]
+    if older:
+        recent |= dict(con.execute(query.format(""), [older]).fetchall())
+    return recent
+
+
 @flow(
     name="capwatch-daily",
     log_prints=True,
@@ -494,12 +511,7 @@ def daily(
         summary, good = _start_run(con, settings, ever=False)
     _load_leftovers("daily", settings, summary, accept_corrections)
     with open_warehouse(settings, read_only=True) as con:
-        newest = dict(
-            con.execute(
-                "select ticker, max(date) from prices_daily where ticker in (select unnest(?::varchar[])) group by ticker",
-                [good],
-            ).fetchall()
-        )
+        newest = newest_prices(con, good, today)
     if not is_trading_day(today):
         last_session = previous_trading_day(today)
         if good and all(newest.get(t) == last_session for t in good):

@@ -9,7 +9,23 @@
    single-class company's count is traced in market_cap_daily.
    market_cap_at_prev_close = today's shares (same classes, same method) at each listing's previous
    close put on today's split basis: the base company_daily_moves measures the market move from. */
-with series_prices as (
+with known_counts as (
+    -- the counts that can be the latest known on a day from __since__ on: each series' last one
+    -- known before, and those known since (an incremental build's as-of join then sorts a few
+    -- counts per series, not every count of decades)
+    select c.*
+    from stg_shares_outstanding as c
+    join (
+        select ticker, share_class, max(known_date) as known_date
+        from stg_shares_outstanding
+        where known_date < __since__
+        group by ticker, share_class
+    ) as last using (ticker, share_class, known_date)
+    union all
+    select * from stg_shares_outstanding where known_date >= __since__
+),
+
+series_prices as (
     select
         s.company,
         s.count_ticker,
@@ -57,7 +73,7 @@ valued as (
         round(c.shares * d.price_split_factor / c.basis_split_factor) * d.prev_close_on_basis * d.price_multiplier
             as value_at_prev_close
     from series_days as d
-    asof left join stg_shares_outstanding as c
+    asof left join known_counts as c
         on d.count_ticker = c.ticker and d.share_class = c.share_class and d.date > c.known_date
 ),
 

@@ -9,7 +9,23 @@
    classes) are in company_market_cap_daily.
    market_cap_at_prev_close = the same shares at the previous close (put on today's split basis):
    what daily_moves measures the day's market move against. */
-with listing_series as (
+with known_counts as (
+    -- the counts that can be the latest known on a day from __since__ on: each series' last one
+    -- known before, and those known since (an incremental build's as-of join then sorts a few
+    -- counts per series, not every count of decades)
+    select c.*
+    from stg_shares_outstanding as c
+    join (
+        select ticker, share_class, max(known_date) as known_date
+        from stg_shares_outstanding
+        where known_date < __since__
+        group by ticker, share_class
+    ) as last using (ticker, share_class, known_date)
+    union all
+    select * from stg_shares_outstanding where known_date >= __since__
+),
+
+listing_series as (
     select price_ticker as ticker, count_ticker, share_class, price_multiplier
     from stg_count_series
     where is_listing
@@ -48,7 +64,7 @@ with_count as (
         c.filing_url as shares_filing_url,
         p.price_split_factor / c.basis_split_factor as split_factor
     from priced as p
-    asof left join stg_shares_outstanding as c
+    asof left join known_counts as c
         on p.count_ticker = c.ticker and p.share_class = c.share_class and p.date > c.known_date
 ),
 
