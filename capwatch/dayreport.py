@@ -2,7 +2,8 @@
 
 One self-contained HTML page (charts inlined as PNG, no script or font fetched from anywhere) and
 each chart as PNG and SVG beside it, built from the public models by the queries in
-``transforms/reports/`` (each reads the day from ``getvariable('report_day')``):
+``transforms/reports/`` (each reads the day from ``getvariable('report_day')``, the trading day before from
+``getvariable('report_prev_day')``):
 
 - the day's largest losses in dollars (bar chart, with the % move), each with its rank in the
   universe's history and in the company's own;
@@ -250,6 +251,10 @@ def build_report(
     """Write the day's report into ``out_dir`` (created); returns where everything went."""
     day = report_day(con, on)
     con.execute(f"set variable report_day = {lit(day)}")
+    con.execute(
+        "set variable report_prev_day = "
+        f"(select max(date) from market_daily where date < {lit(day)})"
+    )
     losses = _query(con, "day_losses")
     movers = _dicts(losses)
     losers = [r for r in movers if r["change_usd"] < 0][:top]

@@ -86,7 +86,7 @@ class GeneratedSource:
         ):
             p, sp, sh = self._kept["frames"]
             prices.append(p[p["ticker"].isin(tickers) & (p["date"] >= lo) & (p["date"] <= hi)])
-            splits.append(sp[sp["ticker"].isin(tickers)])
+            splits.append(sp[sp["ticker"].isin(tickers) & (sp["date"] >= lo) & (sp["date"] <= hi)])
             sh = sh[sh["ticker"].isin(tickers) & (sh["as_of"] >= since) & (sh["as_of"] <= hi)]
             shares.append(sh.assign(source=self.name, accession=""))
             tickers = []  # all served
@@ -97,7 +97,9 @@ class GeneratedSource:
                 continue
             p, sp, sh = got
             prices.append(p[(p["date"] >= lo) & (p["date"] <= hi)])
-            splits.append(sp)
+            # a vendor answers the splits of the range asked for (prices are as traded here: no
+            # later split is needed to undo an adjustment)
+            splits.append(sp[(sp["date"] >= lo) & (sp["date"] <= hi)])
             sh = sh[(sh["as_of"] >= since) & (sh["as_of"] <= hi)]
             shares.append(sh.assign(source=self.name, accession=""))
 

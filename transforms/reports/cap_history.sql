@@ -4,6 +4,7 @@
 select company, date, market_cap, date = getvariable('report_day') as is_report_day
 from company_market_cap_daily
 where company in (select unnest(getvariable('report_companies')))
-  and date between getvariable('report_day') - interval 120 day and getvariable('report_day') + interval 60 day
+  -- date arithmetic, not intervals: a timestamp bound would cast every stored date and read them all
+  and date between getvariable('report_day')::date - 120 and getvariable('report_day')::date + 60
   and market_cap is not null
 order by company, date
