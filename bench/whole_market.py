@@ -151,7 +151,9 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
     )
     t0 = time.perf_counter()
     for i in range(0, len(names), chunk):
-        batch = source.fetch(names[i : i + chunk], _start(years), _daily_days()[0] - timedelta(days=1))
+        batch = source.fetch(
+            names[i : i + chunk], _start(years), _daily_days()[0] - timedelta(days=1)
+        )
         p, sp, sh = batch.prices, batch.splits, batch.shares  # noqa: F841 - scanned by name
         con.execute(
             "insert into stage_prices select ticker, date, open, high, low, close, volume from p"

@@ -14,6 +14,9 @@ replaced (inputs are read from ``since - N days``, for window functions that loo
 whose first line is ``-- incremental: ticker`` (the share-count models: a count is judged against
 its own ticker's counts and splits only) reads only the tickers in ``_changed_tickers``; on an
 incremental build only those tickers' rows are replaced. Other models are rebuilt whole.
+``-- incremental: date, lookback N days, full build by year`` (the yearly summaries) also builds a
+full build one calendar year of inputs at a time: its inputs are read from ``__since__`` to
+``__until__`` (the end of time, except in those yearly slices).
 
 ``since`` is the earliest date a load changed, less ``RESTATE_DAYS``: a later day can change the
 judgement of an earlier one (the vendor-error guard sees a price come back), so the last weeks are
@@ -48,7 +51,9 @@ from capwatch.validate.suites import record_validation
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
-_INCREMENTAL = re.compile(r"^-- incremental: (date|ticker)(?:, lookback (\d+) days)?\s*$", re.M)
+_INCREMENTAL = re.compile(
+    r"^-- incremental: (date|ticker)(?:, lookback (\d+) days)?(, full build by year)?\s*$", re.M
+)
 _EPOCH = date(1, 1, 1)
 
 # How far before the earliest changed date an incremental build recomputes (calendar days): longer
@@ -65,6 +70,7 @@ class Model:
     lookback_days: int = 0
     view: bool = False
     by_ticker: bool = False  # incremental by ticker: a changed ticker's rows are rebuilt whole
+    by_year: bool = False  # a full build runs year by year (its inputs read [__since__, __until__))
 
     @property
     def fingerprint(self) -> str:
@@ -77,7 +83,15 @@ class Model:
             if since > _EPOCH + timedelta(days=self.lookback_days)
             else _EPOCH
         )
-        return self.sql.replace("__since__", f"DATE '{lower.isoformat()}'")
+        return self.sql.replace("__since__", f"DATE '{lower.isoformat()}'").replace(
+            "__until__", "DATE '9999-12-31'"
+        )
+
+    def select_year(self, year: int) -> str:
+        """The model's SELECT over one calendar year of its inputs (a full build by year)."""
+        return self.sql.replace("__since__", f"DATE '{year:04d}-01-01'").replace(
+            "__until__", f"DATE '{year + 1:04d}-01-01'"
+        )
 
 
 MODEL_FOLDERS = ("staging", "marts")
@@ -110,6 +124,7 @@ def load_models(directory: Path | None = None) -> list[Model]:
             int(inc.group(2) or 0) if inc else 0,
             view=first == "-- view",
             by_ticker=inc is not None and inc.group(1) == "ticker",
+            by_year=inc is not None and inc.group(3) is not None,
         )
     order = TopologicalSorter({m.name: m.depends_on for m in models.values()}).static_order()
     return [models[n] for n in order]
@@ -183,6 +198,8 @@ def run_models(
                 rows = con.execute(
                     f"select count(*) from {target} where date >= ?", [since]
                 ).fetchone()[0]
+            elif model.by_year:
+                rows = _build_by_year(con, model, names, suffix, target)
             else:
                 select = rename_models(model.select(_EPOCH), names, suffix)
                 if model.incremental and not model.by_ticker:
@@ -219,6 +236,26 @@ def run_models(
                 con.execute(f"drop table if exists {model.name}{suffix}")
         raise
     return runs
+
+
+def _build_by_year(
+    con: duckdb.DuckDBPyConnection, model: Model, names: list[str], suffix: str, target: str
+) -> int:
+    """A full build of a yearly model, one year of its inputs at a time: its aggregates (lists of
+    a year's losses) then never hold decades at once, which a whole market's 38M rows would make
+    weigh hundreds of MB beyond DuckDB's memory limit. The years are those of its inputs."""
+    spans = [
+        f"select min(date) as lo, max(date) as hi from {dep}{suffix}"
+        for dep in sorted(model.depends_on)
+    ]
+    lo, hi = con.execute(f"select min(lo), max(hi) from ({' union all '.join(spans)})").fetchone()
+    years = range(lo.year, hi.year + 1) if lo is not None else range(0)
+    first = rename_models(model.select_year(years[0] if years else 1), names, suffix)
+    con.execute(f"create or replace table {target} as select * from (\n{first}\n) order by date")
+    for year in years[1:]:
+        select = rename_models(model.select_year(year), names, suffix)
+        con.execute(f"insert into {target} select * from (\n{select}\n) order by date")
+    return con.execute(f"select count(*) from {target}").fetchone()[0]
 
 
 # The tickers a ticker-incremental model rebuilds (``ticker in (select ticker from ...)`` in its

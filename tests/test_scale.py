@@ -116,9 +116,7 @@ def test_yearly_summaries_follow_increments_across_a_new_year(tmp_path):
     market.prices.loc[fix.index, "low"] = fix["low"] * 0.9
     _load(inc, _batch(market, dec[-3], days[-1]), "r2")
     assert build_and_gate(inc, "b2")
-    years = inc.execute(
-        "select distinct year from company_moves_yearly order by year"
-    ).fetchall()
+    years = inc.execute("select distinct year from company_moves_yearly order by year").fetchall()
     assert years == [(2023,), (2024,)]
 
     full = open_db(tmp_path / "full.duckdb", read_only=False)

@@ -1,4 +1,4 @@
--- incremental: date, lookback 366 days
+-- incremental: date, lookback 366 days, full build by year
 /* Every one-day loss in the universe (company_daily_moves.change_usd < 0, as in largest_losses),
    grouped by calendar year and size: a loss's rank among all of history is 1 + the losses in
    larger size keys (a sum over these rows) + the larger ones in its own key (compared one by one
@@ -10,11 +10,11 @@
 with losses as (
     select date, 'usd' as measure, change_usd as loss
     from company_daily_moves
-    where date >= __since__ and change_usd < 0
+    where date >= __since__ and date < __until__ and change_usd < 0
     union all
     select date, 'pct' as measure, change_pct as loss
     from company_daily_moves
-    where date >= __since__ and change_usd < 0 and change_pct < 0
+    where date >= __since__ and date < __until__ and change_usd < 0 and change_pct < 0
 )
 
 select
