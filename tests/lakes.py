@@ -188,14 +188,16 @@ def differences(con: duckdb.DuckDBPyConnection, skip_tables: set[str] = RUN_TABL
     out, counts = {}, {}
     for name in sorted(names):
         cols = [
-            c
-            for (c,) in con.execute(
-                "select column_name from duckdb_columns() where database_name = 'f' and table_name = ?",
+            (c, t)
+            for (c, t) in con.execute(
+                "select column_name, data_type from duckdb_columns() "
+                "where database_name = 'f' and table_name = ?",
                 [name],
             ).fetchall()
             if c not in RUN_COLUMNS
         ]
-        sel = ", ".join(f'"{c}"' for c in cols)
+        # a list column holds its group's values in no particular order: compared sorted
+        sel = ", ".join(f'list_sort("{c}")' if t.endswith("[]") else f'"{c}"' for c, t in cols)
         only_f = con.execute(
             f"select count(*) from (select {sel} from f.{name} except all select {sel} from l.{name})"
         ).fetchone()[0]
