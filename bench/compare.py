@@ -48,10 +48,14 @@ def compare(before: str, after: str, skip: set[str] | frozenset[str] = frozenset
             print(f"{t:<28} only in {'before' if t in tb else 'after'}")
             same = False
             continue
-        cols_b = [r[0] for r in con.execute(f"describe b.{t}").fetchall()]
+        types_b = dict(r[:2] for r in con.execute(f"describe b.{t}").fetchall())
+        cols_b = list(types_b)
         cols_a = [r[0] for r in con.execute(f"describe a.{t}").fetchall()]
         cols = [c for c in cols_b if c in cols_a and c not in PROVENANCE]
-        sel = ", ".join(f'"{c}"' for c in cols)
+        # a list column holds its group's values in no particular order: compared sorted
+        sel = ", ".join(
+            f'list_sort("{c}")' if types_b[c].endswith("[]") else f'"{c}"' for c in cols
+        )
         n_b = con.execute(f"select count(*) from b.{t}").fetchone()[0]
         n_a = con.execute(f"select count(*) from a.{t}").fetchone()[0]
         only_b = con.execute(
