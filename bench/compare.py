@@ -27,6 +27,13 @@ PROVENANCE = {
 LOGS = {"load_runs", "validation_runs", "model_builds", "schema_migrations", "alert_deliveries"}
 
 
+def comparable(columns: list[tuple[str, str]]) -> str:
+    """A select list of (name, DuckDB type) columns fit to compare rows of two tables: a list
+    column holds its group's values in no particular order (the yearly models' lists), so it is
+    compared sorted."""
+    return ", ".join(f'list_sort("{c}")' if t.endswith("[]") else f'"{c}"' for c, t in columns)
+
+
 def compare(before: str, after: str, skip: set[str] | frozenset[str] = frozenset()) -> bool:
     con = duckdb.connect()
     con.execute(f"attach '{before}' as b (read_only)")
@@ -52,10 +59,7 @@ def compare(before: str, after: str, skip: set[str] | frozenset[str] = frozenset
         cols_b = list(types_b)
         cols_a = [r[0] for r in con.execute(f"describe a.{t}").fetchall()]
         cols = [c for c in cols_b if c in cols_a and c not in PROVENANCE]
-        # a list column holds its group's values in no particular order: compared sorted
-        sel = ", ".join(
-            f'list_sort("{c}")' if types_b[c].endswith("[]") else f'"{c}"' for c in cols
-        )
+        sel = comparable([(c, types_b[c]) for c in cols])
         n_b = con.execute(f"select count(*) from b.{t}").fetchone()[0]
         n_a = con.execute(f"select count(*) from a.{t}").fetchone()[0]
         only_b = con.execute(

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from bench.compare import comparable
+
 # Columns that say when or by which run a row was written: they differ between any two runs.
 RUN_COLUMNS = {
     "loaded_at",
@@ -196,8 +198,7 @@ def differences(con: duckdb.DuckDBPyConnection, skip_tables: set[str] = RUN_TABL
             ).fetchall()
             if c not in RUN_COLUMNS
         ]
-        # a list column holds its group's values in no particular order: compared sorted
-        sel = ", ".join(f'list_sort("{c}")' if t.endswith("[]") else f'"{c}"' for c, t in cols)
+        sel = comparable(cols)
         only_f = con.execute(
             f"select count(*) from (select {sel} from f.{name} except all select {sel} from l.{name})"
         ).fetchone()[0]

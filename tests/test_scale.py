@@ -6,6 +6,7 @@ from datetime import date
 
 import pandas as pd
 
+from bench.compare import comparable
 from capwatch.extract import Extracted, to_as_traded
 from capwatch.load import load_batch
 from capwatch.replay.market import generate_market
@@ -87,10 +88,7 @@ def _same_models(inc, full) -> None:
         )
         grain = ("company", "ticker", "share_class", "count_ticker", "date", "as_of", "measure")
         order = ", ".join(c for c in (*grain, "size_key") if c in types)
-        # a list holds its group's values in no particular order: compared sorted
-        select = ", ".join(
-            f"list_sort({c}) as {c}" if t.endswith("[]") else c for c, t in types.items()
-        )
+        select = comparable(list(types.items()))
         a = inc.execute(f"select {select} from {m.name} order by {order}").df()
         b = full.execute(f"select {select} from {m.name} order by {order}").df()
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=m.name)

@@ -12,7 +12,8 @@
 with known_counts as (
     -- the counts that can be the latest known on a day from __since__ on: each series' last one
     -- known before, and those known since (an incremental build's as-of join then sorts a few
-    -- counts per series, not every count of decades)
+    -- counts per series, not every count of decades). The same CTE is in company_market_cap_daily:
+    -- a build's since cannot reach a model through another model
     select c.*
     from stg_shares_outstanding as c
     join (
