@@ -3,7 +3,8 @@
 One self-contained HTML page (charts inlined as PNG, no script or font fetched from anywhere) and
 each chart as PNG and SVG beside it, built from the public models by the queries in
 ``transforms/reports/`` (each reads the day from ``getvariable('report_day')``, the trading day before from
-``getvariable('report_prev_day')``):
+``getvariable('report_prev_day')``; ``day_losses`` ranks the ``getvariable('report_ranked')``
+largest losses, the ones shown):
 
 - the day's largest losses in dollars (bar chart, with the % move), each with its rank in the
   universe's history and in the company's own;
@@ -255,6 +256,7 @@ def build_report(
         "set variable report_prev_day = "
         f"(select max(date) from market_daily where date < {lit(day)})"
     )
+    con.execute(f"set variable report_ranked = {int(top)}")  # ranks for the losses shown
     losses = _query(con, "day_losses")
     movers = _dicts(losses)
     losers = [r for r in movers if r["change_usd"] < 0][:top]

@@ -366,6 +366,20 @@ def test_day_report_ranks_every_loss_as_largest_losses_does(db):
         f"select count(*), count(rank_usd) from ({sql}) where change_usd >= 0"
     ).fetchone()
     assert gains[0] > 0 and gains[1] == 0  # gains have no ranks
+    # The report ranks only the losses it shows (report_ranked): the day's N largest in dollars
+    # get the same ranks as above, the others none.
+    day = dates[-1]
+    db.execute(f"set variable report_day = DATE '{day}'")
+    query = (
+        f"select company, rank_usd, rank_pct, company_rank_usd from ({sql}) where change_usd < 0 "
+        "order by change_usd, company"
+    )
+    every = db.execute(query).fetchall()
+    assert len(every) >= 3
+    db.execute("set variable report_ranked = 2")
+    shown = db.execute(query).fetchall()
+    assert shown[:2] == every[:2]
+    assert all(r[1:] == (None, None, None) for r in shown[2:]) and len(shown) == len(every)
 
 
 def test_record_loss_candidates_are_new_worst_losses_after_enough_history(db):

@@ -9,7 +9,10 @@
    day's loss is outranked by every loss with a higher key (counted per key and year in
    loss_sizes_yearly) and by the larger ones that share its key (compared one by one, from that
    key's lists); a company's own ranks count the larger losses in its yearly lists
-   (company_moves_yearly). The same ranks as largest_losses, ties included. */
+   (company_moves_yearly). The same ranks as largest_losses, ties included.
+   getvariable('report_ranked'), when set: only the day's N largest losses in dollars are ranked
+   (the report shows its top N; each ranked company reads its own years of losses), the others'
+   ranks are null. Unset: every loss is ranked. */
 with day as (
     select company, ticker, date, prev_date, change_usd, change_pct, prev_market_cap, market_cap
     from company_daily_moves
@@ -25,6 +28,8 @@ day_keyed as (
         case when change_pct < 0 then floor(ln(-change_pct) * 1000)::bigint end as pct_key
     from day
     where change_usd < 0
+    qualify row_number() over (order by change_usd, company)
+        <= coalesce(getvariable('report_ranked'), 9223372036854775807)
 ),
 
 above as (
