@@ -96,6 +96,11 @@ def _env(pg_lake: dict) -> dict:
         **pg_lake,
         "PREFECT_API_URL": PREFECT_API_URL.value(),
         "PYTHONUNBUFFERED": "1",
+        # The throwaway Prefect server keeps its state in SQLite, which answers 503 (SQLITE_BUSY)
+        # while five writers' task runs update it at once; on a slow machine that outlasted the
+        # client's default five retries (2 + 4 + ... + 32 s) and failed a writer's task before it
+        # ran. More retries, as for any shared SQLite-backed server (README: several workers).
+        "PREFECT_CLIENT_MAX_RETRIES": "10",
         # this test's own staging area: what a failed test left staged is not another's to load
         "CAPWATCH_STAGING_DIR": str(Path(pg_lake["CAPWATCH_LAKE_DATA_PATH"]).parent / "staging"),
     }
