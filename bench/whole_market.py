@@ -10,7 +10,7 @@ Writes bench/WHOLE_MARKET.md. One run, each step in its own process (its peak me
   2. the bare-DuckDB floor on the same stream: the same chunks generated and appended with
      INSERT ... FROM the frame, one keyed upsert per table, the same SQL models, with DuckDB's
      default memory (80 % of RAM); and 2b. the same under capwatch's memory limit, each chunk
-     upserted as it comes (the one upsert of every row does not fit);
+     upserted on its own connection (the one upsert of every row does not fit);
   3. the daily run (the real ``daily`` flow) on top of 1, for each of the last three sessions in
      turn (the median is reported);
   4. 1 and 3 again at 5 years of history: the daily run's cost must not grow with history;
@@ -94,6 +94,18 @@ def _warm() -> float:
     return time.perf_counter() - t0
 
 
+def _stream(tickers: int, years: int, chunk: int):
+    """The floors' stream: the generated market chunk by chunk over the backfill's range. The
+    source and the range are made here, before the caller's clock starts; each chunk is made as
+    it is asked for."""
+    from capwatch.replay.market import tickers_for
+
+    source = _source(years)
+    names = tickers_for(tickers)
+    start, end = _start(years), _daily_days()[0] - timedelta(days=1)
+    return (source.fetch(names[i : i + chunk], start, end) for i in range(0, len(names), chunk))
+
+
 def step_backfill(db: Path, tickers: int, years: int, chunk: int) -> dict:
     _env(db, chunk)
     import flows.pipeline as pipeline
@@ -131,12 +143,9 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
     import duckdb
 
     from bench.run import bare_upsert
-    from capwatch.replay.market import tickers_for
     from capwatch.transform import run_models
     from capwatch.warehouse import migrate
 
-    source = _source(years)
-    names = tickers_for(tickers)
     # DuckDB's default memory limit (80 % of RAM): with 1 GB the one upsert of 38M keys fails
     # ("failed to pin block": its primary-key index does not fit), which capwatch's chunked loads
     # never meet. The floor gets the whole machine: a harder mark for capwatch to meet.
@@ -151,11 +160,9 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
         "create temp table stage_shares (ticker varchar, share_class varchar, as_of timestamp, "
         "shares bigint, reported_date timestamp)"
     )
+    stream = _stream(tickers, years, chunk)
     t0 = time.perf_counter()
-    for i in range(0, len(names), chunk):
-        batch = source.fetch(
-            names[i : i + chunk], _start(years), _daily_days()[0] - timedelta(days=1)
-        )
+    for batch in stream:
         p, sp, sh = batch.prices, batch.splits, batch.shares  # noqa: F841 - scanned by name
         con.execute(
             "insert into stage_prices select ticker, date, open, high, low, close, volume from p"
@@ -189,20 +196,15 @@ def step_floor_limited(db: Path, tickers: int, years: int, chunk: int) -> dict:
     import duckdb
 
     from bench.run import bare_upsert
-    from capwatch.replay.market import tickers_for
     from capwatch.transform import run_models
     from capwatch.warehouse import migrate
 
-    source = _source(years)
-    names = tickers_for(tickers)
     config = {"memory_limit": MEMORY_LIMIT}
     with duckdb.connect(str(db), config=config) as con:
         migrate(con)
+    stream = _stream(tickers, years, chunk)
     t0 = time.perf_counter()
-    for i in range(0, len(names), chunk):
-        batch = source.fetch(
-            names[i : i + chunk], _start(years), _daily_days()[0] - timedelta(days=1)
-        )
+    for batch in stream:
         with duckdb.connect(str(db), config=config) as con:
             con.register("p", batch.prices)
             con.register("sp", batch.splits)
