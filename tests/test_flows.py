@@ -37,3 +37,43 @@ def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
     )
     assert again.rows_inserted == 0 and again.rows_updated == 0
     assert sum(r.unchanged for r in again.load) > 0  # it did look at the last week again
+
+
+def test_a_backfill_logs_the_first_alert_events_and_counts_the_rest(
+    prefect_harness, shared_dir, db_path, monkeypatch, tmp_path
+):
+    """A backfill over years records every alert event, but its log names only the first
+    LOGGED_EVENTS one by one and counts the others (each log line is a call to Prefect's API)."""
+    import logging
+
+    from flows.pipeline import LOGGED_EVENTS, backfill
+
+    rules = tmp_path / "alerts.toml"
+    rules.write_text('[rules.pct_drop]\nkind = "pct_drop"\nthreshold = -1.0\n')
+    monkeypatch.setenv("CAPWATCH_ALERTS_CONFIG", str(rules))
+    monkeypatch.setenv("CAPWATCH_SOURCE", f"replay:csv:{shared_dir}")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keep = Keep(level=logging.INFO)
+    task_logs = logging.getLogger("prefect.task_runs")
+    task_logs.addHandler(keep)
+    try:
+        summary = backfill(
+            start=date(2024, 1, 2),
+            end=date(2024, 12, 31),
+            tickers=["NVDA", "ORCL", "AVGO"],
+            db=str(db_path),
+        )
+    finally:
+        task_logs.removeHandler(keep)
+    con = open_db(db_path)
+    (recorded,) = con.execute("select count(*) from alert_events").fetchone()
+    con.close()
+    assert summary.alerts.new_events == recorded > LOGGED_EVENTS + 10  # 1 % drops: many a year
+    named = [line for line in lines if line.startswith("alert event ")]
+    assert len(named) == LOGGED_EVENTS
+    assert f"... and {recorded - LOGGED_EVENTS} more alert events recorded" in "\n".join(lines)

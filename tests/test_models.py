@@ -437,3 +437,40 @@ def test_the_price_move_audit_names_a_move_that_is_not_the_listings_price_move(d
         )
     ]
     assert audit_models(db, since=dates[31]).passed  # an incremental audit reads only its days
+
+
+def test_the_consistency_audit_names_each_move_whose_caps_or_parts_disagree(db):
+    """A move's own cap, its previous day's cap and its parts are each checked against
+    market_cap_daily: each tampered move is named once, whichever of the three is wrong."""
+    from capwatch.validate.audits import audit_models
+
+    names, dates = _random_market(db, tickers=3, days=40, twins=False)
+    run_models(db)
+    assert audit_models(db).passed
+    reason = "daily_moves disagrees with market_cap_daily"
+    db.execute(  # the day's cap moves: the move of that day and of the next now disagree
+        "update market_cap_daily set market_cap = market_cap * 1.01 where ticker = ? and date = ?",
+        [names[0], dates[10]],
+    )
+    db.execute(  # the parts no longer add up
+        "update daily_moves set change_usd = change_usd + 1e9 where ticker = ? and date = ?",
+        [names[1], dates[20]],
+    )
+    db.execute(  # both caps of one move wrong: still one offending move
+        "update daily_moves set market_cap = market_cap + 1, prev_market_cap = prev_market_cap + 1 "
+        "where ticker = ? and date = ?",
+        [names[2], dates[30]],
+    )
+    result = audit_models(db)
+    failed = dict(result.failures)
+    assert sorted(failed[reason]) == sorted(
+        [
+            f"{names[0]} {dates[10]}",
+            f"{names[0]} {dates[11]}",
+            f"{names[1]} {dates[20]}",
+            f"{names[2]} {dates[30]}",
+        ]
+    )
+    assert sorted(dict(audit_models(db, since=dates[25]).failures)[reason]) == [
+        f"{names[2]} {dates[30]}"
+    ]
