@@ -20,9 +20,16 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from capwatch.extract import REFUSED_COLUMNS, Extracted, Problem
 from capwatch.schema import DIVIDENDS, PRICES, SHARES, SPLITS
+
+# Parquet goes through pyarrow, whose default allocator (mimalloc) keeps what a chunk used in
+# per-thread heaps after the chunk is gone: measured at 6,000 tickers x 25 years, 205 MB more
+# resident after the backfill's loads than with the system allocator (which hands big buffers
+# back to the OS), at the same speed, and that baseline sits under the model build's peak.
+pa.set_memory_pool(pa.system_memory_pool())
 
 _FRAMES = {"prices": PRICES, "splits": SPLITS, "dividends": DIVIDENDS, "shares": SHARES}
 _MANIFEST = "chunk.json"

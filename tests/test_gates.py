@@ -401,3 +401,30 @@ def test_raw_gate_never_crashes_never_lets_bad_rows_in_never_loses_good_ones(bad
         assert (g["ticker"], g["date"]) in keys or (g["ticker"], g["date"]) in contested
     # Every row is accounted for: landed, quarantined, or an identical copy of a landed row.
     assert len(landed) + len(quarantine) <= len(frame)
+
+
+def test_a_full_builds_audits_run_under_their_own_memory_cap_and_the_setting_comes_back(
+    db, stored, monkeypatch
+):
+    """The model audits spill beyond AUDIT_MEMORY_LIMIT in a full build (they were a backfill's
+    memory peak); the models build under BUILD_MEMORY_LIMIT; afterwards the connection has its
+    own limit again, and a lower limit set by the user is never raised."""
+    from capwatch import transform
+
+    seen = []
+    real = transform.audit_models
+
+    def watched(con, *args, **kwargs):
+        seen.append(con.execute("select current_setting('memory_limit')").fetchone()[0])
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(transform, "audit_models", watched)
+    db.execute("set memory_limit = '2GB'")
+    (before,) = db.execute("select current_setting('memory_limit')").fetchone()
+    build_and_gate(db, "full", full=True)
+    assert seen and set(seen) == {"488.2 MiB"}  # 512MB
+    assert db.execute("select current_setting('memory_limit')").fetchone()[0] == before
+    seen.clear()
+    db.execute("set memory_limit = '256MB'")
+    build_and_gate(db, "full-again", full=True)
+    assert seen and set(seen) == {"244.1 MiB"}  # the user's lower cap stays
