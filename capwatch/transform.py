@@ -440,19 +440,23 @@ def _build_memory(con: duckdb.DuckDBPyConnection, limit: str | None):
         yield
         return
     (before,) = con.execute("select current_setting('memory_limit')").fetchone()
-    try:
-        con.execute(f"set memory_limit = '{limit}'")
-        (now,) = con.execute("select current_setting('memory_limit')").fetchone()
-        lower = _bytes(now) < _bytes(before)
-        if not lower:
-            con.execute(f"set memory_limit = '{_as_set(before)}'")
-    except duckdb.Error:
-        lower = False
+    lower = _limit_bytes(limit) < _bytes(before)
+    if lower:  # else the setting is left as it is, never touched
+        try:
+            con.execute(f"set memory_limit = '{limit}'")
+        except duckdb.Error:
+            lower = False
     try:
         yield
     finally:
         if lower:
             con.execute(f"set memory_limit = '{_as_set(before)}'")
+
+
+def _limit_bytes(limit: str) -> float:
+    """'512MB' -> bytes (the build's own limits, in DuckDB's decimal units)."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*([KMGT]B)", limit).groups()
+    return float(number) * 1000 ** ("KMGT".index(unit[0]) + 1)
 
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
