@@ -119,6 +119,40 @@ def test_a_conflicting_commit_is_done_again_from_the_new_snapshot(lake_settings)
             lake.retry_conflicts(lambda: b.execute("select * from no_such_table"), "test")
 
 
+def test_a_writer_that_read_the_versions_before_another_applied_one_applies_it_once(
+    lake_settings, monkeypatch
+):
+    """Writer B reads which migrations are applied; writer A then applies the rest and commits;
+    only then does B begin. B's transaction does not conflict with A's (A committed before it
+    began), so B must see in its own snapshot that they are applied. (CI once found migration 009,
+    which rebuilds a table and can run again, recorded twice.)"""
+    from capwatch import warehouse
+
+    every = warehouse.migrations()
+    first_eight = [m for m in every if m[0] <= 8]
+    a = lake.connect(lake_settings.lake_catalog, lake_settings.lake_data_path)
+    b = lake.connect(lake_settings.lake_catalog, lake_settings.lake_data_path)
+    try:
+        monkeypatch.setattr(warehouse, "migrations", lambda: first_eight)
+        warehouse.migrate(a, for_lake=True)
+
+        def a_applies_the_rest_then_b_goes_on():
+            monkeypatch.setattr(warehouse, "migrations", lambda: every)
+            assert len(warehouse.migrate(a, for_lake=True)) == len(every) - 8
+            return every
+
+        # B has read versions 1..8 when it asks for the list of migrations
+        monkeypatch.setattr(warehouse, "migrations", a_applies_the_rest_then_b_goes_on)
+        assert warehouse.migrate(b, for_lake=True) == []
+        rows = b.execute(
+            "select version, count(*) from schema_migrations group by 1 order by 1"
+        ).fetchall()
+        assert rows == [(v, 1) for v, _, _ in every]
+    finally:
+        a.close()
+        b.close()
+
+
 def test_leases_keep_two_writers_off_the_same_tickers(lake_settings):
     """A writer holding NVDA and AAPL keeps another from AAPL until it lets go; ORCL is free."""
     with (
