@@ -284,6 +284,7 @@ def step_daily(db: Path, tickers: int, years: int, chunk: int) -> dict:
         "rows_inserted": summary.rows_inserted,
         "rows_updated": summary.rows_updated,
         "models_s": sum(m.seconds for m in summary.models),
+        "tasks": _task_seconds(summary.run_id),
         "slowest_models": sorted(
             ((m.name, round(m.seconds, 3)) for m in summary.models), key=lambda x: -x[1]
         )[:6],
