@@ -161,11 +161,9 @@ def _task_seconds(flow_run_id: str) -> dict[str, float]:
     out: dict[str, float] = {}
     spans: list[tuple] = []
     for t in runs:
-        kind = (
-            t.name.split()[0].rsplit("-", 1)[0]
-            if t.name.startswith(("build", "alert"))
-            else t.name.split()[0]
-        )
+        # "load ALFA,... 2001-01-02..": a run name of the flow's own, its first word; else
+        # Prefect's default "build-models-088": the task's name before its suffix
+        kind = t.name.split()[0].rsplit("-", 1)[0]
         seconds = t.total_run_time.total_seconds()
         out[kind] = out.get(kind, 0.0) + seconds
         if kind in ("extract", "load") and t.start_time and t.end_time:
