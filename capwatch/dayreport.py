@@ -215,8 +215,9 @@ def groups_chart(day: date, rows: list[dict]) -> dict:
 def render(spec: dict, out_dir: Path, name: str) -> tuple[Path, Path, bytes]:
     import vl_convert as vlc
 
-    png = vlc.vegalite_to_png(spec, scale=1.5)
+    # The PNG from the SVG: the chart is laid out once (the same bytes as vegalite_to_png).
     svg = vlc.vegalite_to_svg(spec)
+    png = vlc.svg_to_png(svg, scale=1.5)
     png_path, svg_path = out_dir / f"{name}.png", out_dir / f"{name}.svg"
     png_path.write_bytes(png)
     svg_path.write_text(svg)

@@ -23,13 +23,3 @@ def check_symbol(raw: str) -> str:
             f"ticker {raw!r}: not a valid symbol (1-16 of A-Z 0-9 . - = ^, e.g. NVDA, BRK-B); rejected before any request"
         )
     return symbol
-
-
-def check_symbols(raw: list[str] | tuple[str, ...]) -> list[str]:
-    """Normalise a list of symbols, dropping duplicates and keeping order."""
-    out: list[str] = []
-    for r in raw:
-        s = check_symbol(r)
-        if s not in out:
-            out.append(s)
-    return out

@@ -8,6 +8,8 @@ in plan order), then transform + audit once, then alert. Tasks are thin: the wor
 passes it down. Network retries happen per ticker inside the source (``capwatch.extract.yahoo``),
 not as Prefect task retries (which would refetch a whole chunk); requests are paced per source
 (``capwatch.ratelimit``), and extract tasks carry the ``yahoo`` tag for a Prefect concurrency limit.
+Large task arguments (the settings, which hold the universe; a chunk's tickers) go in ``quote``d:
+Prefect otherwise walks every element of them at each task run, looking for futures.
 
 This module is the orchestration layer: it imports ``capwatch``, never the other way round. The
 CLI and Prefect workers both load it from its entrypoint (``flows/pipeline.py:daily``).
@@ -32,6 +34,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.utilities.annotations import quote
 
 from capwatch import intervals, lake
 from capwatch.alerts import AlertConfig, evaluate, load_config
@@ -281,8 +284,8 @@ def _load_chunk(
     logger = get_run_logger()
     span = f"{chunk.start}..{chunk.end}"
     result = validate_and_load.with_options(task_run_name=f"load {chunk.label} {span}")(
-        settings,
-        chunk,
+        quote(settings),
+        quote(chunk),
         run_id=summary.run_id,
         flow_name=flow_name,
         accept_corrections=accept_corrections,
@@ -345,7 +348,7 @@ def _ingest(
         in_flight.append(
             extract.with_options(
                 task_run_name=f"extract {chunk_label(tickers)} {start}..{end}"
-            ).submit(source, staging, summary.run_id, tickers, start, end, today)
+            ).submit(quote(source), staging, summary.run_id, quote(tickers), start, end, today)
         )
         return True
 
@@ -457,10 +460,10 @@ def backfill(
             len(good),
         )
     _ingest("backfill", settings, plan, summary, accept_corrections=accept_corrections)
-    summary.models, summary.held = build_models(settings, summary.run_id)
+    summary.models, summary.held = build_models(quote(settings), summary.run_id)
     summary.alerts = alert(
-        settings,
-        alert_config,
+        quote(settings),
+        quote(alert_config),
         summary.run_id,
         since=start,
         notify_since=start if alert_history else None,
@@ -558,12 +561,12 @@ def daily(
         )
         logger.error("%s", message)
         send_ops(alert_config, f"ops:empty:{today}", message, today)
-    summary.models, summary.held = build_models(settings, summary.run_id)
+    summary.models, summary.held = build_models(quote(settings), summary.run_id)
     # Events of the last week are sent; older ones (a first run's history) are only recorded.
     recent = today - timedelta(days=settings.daily_lookback_days)
     summary.alerts = alert(
-        settings,
-        alert_config,
+        quote(settings),
+        quote(alert_config),
         summary.run_id,
         since=min((p[1] for p in plan), default=recent),
         notify_since=recent,

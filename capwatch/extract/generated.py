@@ -57,7 +57,11 @@ class GeneratedSource:
             [sp for _, sp, _ in parts if len(sp)] or [parts[0][1]], ignore_index=True
         )
         shares = pd.concat([sh for _, _, sh in parts], ignore_index=True)
-        self._kept = {"names": set(prices["ticker"]), "frames": (prices, splits, shares)}
+        frames = (prices, splits, shares)
+        # Each frame's tickers as categories: a chunk's rows are then picked by integer codes
+        # (pandas' isin on a string column tests each row in Python: 0.9 s per daily run).
+        codes = tuple(pd.Categorical(f["ticker"]) for f in frames)
+        self._kept = {"names": set(prices["ticker"]), "frames": frames, "codes": codes}
 
     def series(self, ticker: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
         """(prices, splits, shares) over the whole span, or None for a symbol not generated."""
@@ -85,9 +89,10 @@ class GeneratedSource:
             and set(tickers) <= self._kept["names"]
         ):
             p, sp, sh = self._kept["frames"]
-            prices.append(p[p["ticker"].isin(tickers) & (p["date"] >= lo) & (p["date"] <= hi)])
-            splits.append(sp[sp["ticker"].isin(tickers) & (sp["date"] >= lo) & (sp["date"] <= hi)])
-            sh = sh[sh["ticker"].isin(tickers) & (sh["as_of"] >= since) & (sh["as_of"] <= hi)]
+            asked = [c.isin(tickers) for c in self._kept["codes"]]
+            prices.append(p[asked[0] & (p["date"] >= lo) & (p["date"] <= hi)])
+            splits.append(sp[asked[1] & (sp["date"] >= lo) & (sp["date"] <= hi)])
+            sh = sh[asked[2] & (sh["as_of"] >= since) & (sh["as_of"] <= hi)]
             shares.append(sh.assign(source=self.name, accession=""))
             tickers = []  # all served
         for t in tickers:
