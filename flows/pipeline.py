@@ -7,9 +7,11 @@ in plan order), then transform + audit once, then alert. Tasks are thin: the wor
 ``capwatch.alerts``. Each flow builds one ``Settings`` from its parameters and the environment and
 passes it down. Network retries happen per ticker inside the source (``capwatch.extract.yahoo``),
 not as Prefect task retries (which would refetch a whole chunk); requests are paced per source
-(``capwatch.ratelimit``), and extract tasks carry the ``yahoo`` tag for a Prefect concurrency limit.
-Large task arguments (the settings, which hold the universe; a chunk's tickers) go in ``quote``d:
-Prefect otherwise walks every element of them at each task run, looking for futures.
+(``capwatch.ratelimit``, shared by every worker through a Prefect global rate limit when one is
+named). Tasks carry no tags: Prefect asks its server for a tag's concurrency slot at each task run
+(a database write), which cost a daily run ~2 s of waiting, and a tag limit counts task runs, not
+requests. Large task arguments (the settings, which hold the universe; a chunk's tickers) go in
+``quote``d: Prefect otherwise walks every element of them at each task run, looking for futures.
 
 This module is the orchestration layer: it imports ``capwatch``, never the other way round. The
 CLI and Prefect workers both load it from its entrypoint (``flows/pipeline.py:daily``).
@@ -68,7 +70,7 @@ def notify_operations(flow, flow_run, state) -> None:
     send_ops(config, f"ops:{flow_run.id}", message, ny_today())
 
 
-@task(name="extract", tags=["yahoo"], cache_policy=NO_CACHE)
+@task(name="extract", cache_policy=NO_CACHE)
 def extract(
     source: Source,
     staging: Staging,
