@@ -337,6 +337,18 @@ def step_extract(tickers: int, rate: float) -> dict:
     }
 
 
+# The measured steps a results file holds (what `--resume` may keep).
+STEPS = (
+    "backfill_long",
+    "daily_long",
+    "backfill_short",
+    "daily_short",
+    "floor",
+    "floor_limited",
+    "extract",
+)
+
+
 def _child(step: str, **kw) -> dict:
     cmd = [sys.executable, "-m", "bench.whole_market", "--step", step]
     for k, v in kw.items():
@@ -381,8 +393,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="capwatch-wm-"))
     # --resume: the figures of steps already measured in this session (a later step failed)
     r = json.loads(Path(a.resume).read_text()) if a.resume else {}
+    # what the resumed file had measured, and when that run started (said in the results' header)
+    r["kept"] = sorted(k for k in r if k in STEPS)
+    r["kept_from"] = r.get("started")
     common = dict(tickers=a.tickers, chunk=a.chunk)
     started = datetime.now(UTC)
+    r["started"] = f"{started:%Y-%m-%d %H:%M}"
     for label, years in (("long", a.years), ("short", a.short_years)):
         if f"daily_{label}" in r:
             continue
@@ -401,7 +417,9 @@ def main() -> None:
         "floor-limited", db=work / "floor-limited.duckdb", years=a.years, **common
     )
     print("floor under the memory limit", r["floor_limited"], flush=True)
-    r["extract"] = _child("extract", tickers=a.extract_tickers or a.tickers, rate=a.rate)
+    r["extract"] = r.get("extract") or _child(
+        "extract", tickers=a.extract_tickers or a.tickers, rate=a.rate
+    )
     print("extract", r["extract"], flush=True)
     _write(a, r, started)
     shutil.rmtree(work, ignore_errors=True)
@@ -465,7 +483,14 @@ def _write(a, r: dict, started: datetime) -> None:
         "",
         f"Command: `uv run python -m bench.whole_market --tickers {a.tickers} --years {a.years} "
         f"--chunk {a.chunk} --rate {a.rate:g}` (generated market, seed 18, last session {END}). "
-        f"All figures from one run started {started:%Y-%m-%d %H:%M} UTC. Machine: "
+        + (
+            f"All figures from one run started {started:%Y-%m-%d %H:%M} UTC"
+            if not r.get("kept")
+            else f"Figures from the run started {started:%Y-%m-%d %H:%M} UTC, except "
+            f"{', '.join(r['kept'])}: kept from the run started {r['kept_from'] or '(unknown)'} UTC "
+            "(`--resume`)"
+        )
+        + ". Machine: "
         f"{platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
         f"{_versions()}. DuckDB memory limit {MEMORY_LIMIT} in every capwatch step; the floor (2) has "
         "DuckDB's default (80 % of RAM), without which its one 38M-key upsert fails; 2b is the "
@@ -521,8 +546,13 @@ def _write(a, r: dict, started: datetime) -> None:
             [
                 "## Whole market: 6,000 tickers x 25 years (bench/whole_market.py)",
                 "",
-                f"From one run started {started:%Y-%m-%d %H:%M} UTC; every step, figure and note: "
-                "[WHOLE_MARKET.md](WHOLE_MARKET.md).",
+                (
+                    f"From one run started {started:%Y-%m-%d %H:%M} UTC"
+                    if not r.get("kept")
+                    else f"From the run started {started:%Y-%m-%d %H:%M} UTC, with "
+                    f"{', '.join(r['kept'])} kept from the run started {r['kept_from']} UTC"
+                )
+                + "; every step, figure and note: [WHOLE_MARKET.md](WHOLE_MARKET.md).",
                 "",
                 *lines[table_at : table_at + 2 + len(ratios)],
             ]

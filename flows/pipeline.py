@@ -107,6 +107,17 @@ def writing(settings: Settings, holding: list[str] | None = None) -> Iterator:
 
 
 @contextmanager
+def leased(settings: Settings, con, names: list[str]) -> Iterator:
+    """On a lake, ``names`` (a chunk's tickers) leased on the writer's connection ``con`` for the
+    block (see ``writing``); on a file, nothing."""
+    if settings.warehouse != "ducklake":
+        yield
+        return
+    with lake.leases(con, names):
+        yield
+
+
+@contextmanager
 def holding(settings: Settings, names: list[str]) -> Iterator:
     """On a lake, ``names`` ("alerts": across connections) held against every other writer for the
     block (capwatch/lake.py: a lake has no locks, and no keys to stop two writers loading the same
@@ -134,8 +145,10 @@ def validate_and_load(
     run_id: str,
     flow_name: str,
     accept_corrections: bool = False,
+    con=None,
 ) -> LoadResult:
-    """The writer: gate a staged chunk, load what passed, then forget the staged copy. The load
+    """The writer: gate a staged chunk, load what passed, then forget the staged copy; on the
+    writer's open connection ``con`` when given (``_load_staged``), else on its own. The load
     state is honest: a ticker's range counts as loaded only when nothing of it failed or was
     refused, and never past the day before the fetch (that day's bar may still change), so
     anything missing is fetched again by the next run."""
@@ -144,7 +157,8 @@ def validate_and_load(
     incomplete = {p.ticker for p in batch.problems} | set(quarantine["ticker"].dropna())
     completed = [t for t in chunk.tickers if t not in incomplete]
     loaded_until = min(chunk.end, chunk.fetched_on - timedelta(days=1))
-    with writing(settings, holding=chunk.tickers) as con:
+    opened = writing(settings) if con is None else nullcontext(con)
+    with opened as con, leased(settings, con, chunk.tickers):
         result = committed(
             settings,
             lambda: load_batch(
@@ -276,12 +290,42 @@ def ny_today() -> date:
     return datetime.now(NEW_YORK).date()
 
 
+# The writer keeps its connection for the next chunk only when that chunk is already staged and
+# fewer rows than this went through the connection: a daily run's chunks (~12,000 rows each) then
+# share one open of the file (each open of a 25-year warehouse pays ~0.65 s to load the prices key
+# at its first insert, and a checkpoint at its close), while a backfill's large chunks still each
+# get their own, whose keys leave memory when it closes (see bench/WHOLE_MARKET_NOTES.md).
+WRITER_ROWS_PER_OPEN = 250_000
+
+
+def _load_staged(
+    flow_name: str,
+    settings: Settings,
+    summary: RunSummary,
+    accept_corrections: bool,
+    first: StagedChunk,
+    ready: Callable[[], StagedChunk | None],
+    loaded: Callable[[StagedChunk], None] = lambda chunk: None,
+) -> None:
+    """Load ``first``, then on the same connection each chunk ``ready`` hands over without
+    waiting (None: nothing staged yet), up to ``WRITER_ROWS_PER_OPEN`` rows; one transaction per
+    chunk. The file is held only while there is a chunk to load, never while one is fetched."""
+    with writing(settings) as con:
+        chunk, rows = first, 0
+        while chunk is not None:
+            _load_chunk(flow_name, settings, chunk, summary, accept_corrections, con)
+            loaded(chunk)
+            rows += sum(chunk.rows.values())
+            chunk = ready() if rows < WRITER_ROWS_PER_OPEN else None
+
+
 def _load_chunk(
     flow_name: str,
     settings: Settings,
     chunk: StagedChunk,
     summary: RunSummary,
     accept_corrections: bool,
+    con,
 ) -> None:
     logger = get_run_logger()
     span = f"{chunk.start}..{chunk.end}"
@@ -291,6 +335,7 @@ def _load_chunk(
         run_id=summary.run_id,
         flow_name=flow_name,
         accept_corrections=accept_corrections,
+        con=quote(con),
     )
     summary.load.append(result)
     summary.problems += chunk.problems
@@ -312,9 +357,21 @@ def _load_leftovers(
     get_run_logger().info(
         "loading %d chunks staged by an earlier run that did not load them", len(leftovers)
     )
-    for chunk in leftovers:
-        _load_chunk(flow_name, settings, chunk, summary, accept_corrections)
+    rest = iter(leftovers)
+
+    def resumed(chunk: StagedChunk) -> None:
         summary.resumed_chunks += 1
+
+    for first in rest:
+        _load_staged(
+            flow_name,
+            settings,
+            summary,
+            accept_corrections,
+            first,
+            lambda: next(rest, None),
+            resumed,
+        )
 
 
 def _ingest(
@@ -326,8 +383,9 @@ def _ingest(
 ) -> None:
     """Extract the (tickers, start, end) chunks in parallel, each staged as Parquet; the flow
     itself is the one writer: it validates and loads the staged chunks in plan order, one
-    transaction each, while up to ``extract_tasks`` later chunks are being fetched. Memory stays
-    that of a few chunks whatever the universe."""
+    transaction each, while up to ``extract_tasks`` later chunks are being fetched (chunks
+    already staged when one is loaded go through the same open of the file: ``_load_staged``).
+    Memory stays that of a few chunks whatever the universe."""
     source = make_source(settings)
     staging = Staging(settings.staging())
     today = ny_today()
@@ -356,14 +414,25 @@ def _ingest(
 
     while len(in_flight) < settings.extract_tasks and submit_next():
         pass
-    while in_flight:
+
+    def take() -> StagedChunk:
         chunk = in_flight.popleft().result()
         submit_next()  # keep the extractors busy while this chunk loads
-        _load_chunk(flow_name, settings, chunk, summary, accept_corrections)
+        return chunk
+
+    def ready() -> StagedChunk | None:
+        """The next chunk in plan order if its extract task has already finished."""
+        return take() if in_flight and in_flight[0].wrapped_future.done() else None
+
+    def loaded(chunk: StagedChunk) -> None:
+        nonlocal done
         done += 1
         get_run_logger().info("[%d/%d] chunks loaded", done, len(plan))
         if progress:
             update_progress_artifact(progress, progress=100.0 * done / len(plan))
+
+    while in_flight:
+        _load_staged(flow_name, settings, summary, accept_corrections, take(), ready, loaded)
     if plan:
         with open_warehouse(settings, read_only=True) as con:
             summary.refused = quarantined_in_run(con, summary.run_id, by_models=False)

@@ -92,6 +92,49 @@ def test_a_crash_after_extraction_never_fetches_again(prefect_harness, tmp_path,
     assert n == 2 * len(trading_days(start, end))  # both tickers, every 2024 session
 
 
+@pytest.mark.parametrize("rows_per_open", [250_000, 1])
+def test_chunks_already_staged_share_one_open_of_the_file(
+    prefect_harness, tmp_path, monkeypatch, rows_per_open
+):
+    """The writer keeps the file open for the next chunk when that chunk is already staged (here
+    three left by a dead run), each chunk still in its own transaction; past the row budget of
+    one open it closes and opens again."""
+    import flows.pipeline as pipeline
+    from capwatch.extract import make_source
+    from capwatch.settings import Settings
+    from capwatch.staging import Staging
+
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setenv("CAPWATCH_SHARES_SOURCE", "none")
+    monkeypatch.setattr(pipeline, "WRITER_ROWS_PER_OPEN", rows_per_open)
+    names = ["ALFA", "BRAV", "CHAR"]
+    settings = Settings.from_env(db_path=db, source="replay:demo", tickers=names)
+    staging = Staging(settings.staging())
+    src = make_source(settings)
+    start, end = date(2024, 1, 2), date(2024, 12, 31)
+    for t in names:
+        pipeline.extract.fn(src, staging, "dead-run", [t], start, end, date(2025, 12, 31))
+    opens = []  # the connection each chunk was loaded on (kept alive: distinct objects)
+    load_chunk = pipeline._load_chunk
+
+    def spy(flow_name, settings, chunk, summary, accept_corrections, con):
+        opens.append(con)
+        return load_chunk(flow_name, settings, chunk, summary, accept_corrections, con)
+
+    monkeypatch.setattr(pipeline, "_load_chunk", spy)
+    summary = pipeline.backfill(
+        start=start, end=end, tickers=names, source="replay:demo", db=str(db)
+    )
+    assert summary.resumed_chunks == 3 and summary.chunks == []
+    assert len({id(c) for c in opens}) == (1 if rows_per_open > 1000 else 3)
+    con = open_db(db)
+    runs = sorted(con.execute("select tickers from load_runs").fetchall())
+    n = con.execute("select count(*) from prices_daily").fetchone()[0]
+    con.close()
+    assert runs == [([t],) for t in names]  # one transaction per chunk
+    assert n == 3 * len(trading_days(start, end))
+
+
 def test_writers_queue_on_a_prefect_limit_of_one_slot(prefect_harness, tmp_path, monkeypatch):
     """With CAPWATCH_WRITER_LIMIT naming a global concurrency limit of one slot, every write
     takes that slot; a name that does not exist fails the run instead of letting writers collide."""
