@@ -98,19 +98,15 @@ def writing(settings: Settings, holding: list[str] | None = None) -> Iterator:
 
         # strict: a limit that does not exist fails the run instead of letting writers collide
         slot = concurrency(settings.writer_limit, occupy=1, strict=True)
-    with slot, open_warehouse(settings) as con:
-        if holding and settings.warehouse == "ducklake":
-            with lake.leases(con, holding):
-                yield con
-        else:
-            yield con
+    with slot, open_warehouse(settings) as con, leased(settings, con, holding or []):
+        yield con
 
 
 @contextmanager
 def leased(settings: Settings, con, names: list[str]) -> Iterator:
-    """On a lake, ``names`` (a chunk's tickers) leased on the writer's connection ``con`` for the
-    block (see ``writing``); on a file, nothing."""
-    if settings.warehouse != "ducklake":
+    """On a lake, ``names`` (tickers, "models", "alerts") leased on the connection ``con`` for the
+    block (capwatch/lake.py); on a file, or with no names, nothing."""
+    if settings.warehouse != "ducklake" or not names:
         yield
         return
     with lake.leases(con, names):
@@ -125,7 +121,7 @@ def holding(settings: Settings, names: list[str]) -> Iterator:
     if settings.warehouse != "ducklake":
         yield
         return
-    with open_warehouse(settings) as con, lake.leases(con, names):
+    with open_warehouse(settings) as con, leased(settings, con, names):
         yield
 
 
