@@ -139,10 +139,18 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 
 def bare_upsert(con, prices: str, splits: str, shares: str) -> None:
-    """The floor's load: one keyed upsert per raw table from the named tables or frames."""
-    con.execute(f"""insert or replace into prices_daily
-                    select ticker, date::date, open, high, low, close, volume::bigint, 'bench', now(), 'r'
-                    from {prices}""")
+    """The floor's load: one upsert per raw table from the named tables or frames. Prices have no
+    primary-key index (migration 013), so theirs is a MERGE on (ticker, date); the other tables'
+    is ``insert or replace`` on their keys."""
+    con.execute(f"""merge into prices_daily t
+                    using (select ticker, date::date as date, open, high, low, close,
+                                  volume::bigint as volume from {prices}) s
+                    on t.ticker = s.ticker and t.date = s.date
+                    when matched then update set open = s.open, high = s.high, low = s.low,
+                        close = s.close, volume = s.volume, source = 'bench', loaded_at = now(),
+                        run_id = 'r'
+                    when not matched then insert values (s.ticker, s.date, s.open, s.high, s.low,
+                        s.close, s.volume, 'bench', now(), 'r')""")
     con.execute(
         f"insert or replace into splits select ticker, date::date, ratio, 'bench', now(), 'r' from {splits}"
     )

@@ -8,9 +8,9 @@ Writes bench/WHOLE_MARKET.md. One run, each step in its own process (its peak me
      the one writer, models, audits, alerts) over a generated market that is made ticker by
      ticker as chunks ask for it (``GeneratedSource``: never all in memory);
   2. the bare-DuckDB floor on the same stream: the same chunks generated and appended with
-     INSERT ... FROM the frame, one keyed upsert per table, the same SQL models, with DuckDB's
-     default memory (80 % of RAM); and 2b. the same under capwatch's memory limit, each chunk
-     upserted on its own connection (the one upsert of every row does not fit);
+     INSERT ... FROM the frame, one upsert per table (prices: a MERGE on ticker and date), the
+     same SQL models, with DuckDB's default memory (80 % of RAM); and 2b. the same under
+     capwatch's memory limit;
   3. the daily run (the real ``daily`` flow) on top of 1, for each of the last three sessions in
      turn (the median is reported);
   4. 1 and 3 again at 5 years of history: the daily run's cost must not grow with history;
@@ -173,19 +173,16 @@ def _task_seconds(flow_run_id: str) -> dict[str, float]:
     return out
 
 
-def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
+def _floor(db: Path, tickers: int, years: int, chunk: int, config: dict) -> dict:
     """The least any DuckDB pipeline can do with the same stream: append each generated chunk,
-    then one keyed upsert per table and the same SQL models."""
+    then one upsert per table and the same SQL models."""
     import duckdb
 
     from bench.run import bare_upsert
     from capwatch.transform import run_models
     from capwatch.warehouse import migrate
 
-    # DuckDB's default memory limit (80 % of RAM): with 1 GB the one upsert of 38M keys fails
-    # ("failed to pin block": its primary-key index does not fit), which capwatch's chunked loads
-    # never meet. The floor gets the whole machine: a harder mark for capwatch to meet.
-    con = duckdb.connect(str(db))
+    con = duckdb.connect(str(db), config=config)
     migrate(con)
     con.execute(
         "create temp table stage_prices (ticker varchar, date timestamp, open double, high double, "
@@ -223,39 +220,18 @@ def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
     }
 
 
+def step_floor(db: Path, tickers: int, years: int, chunk: int) -> dict:
+    """The floor with DuckDB's default memory limit (80 % of RAM): the whole machine, a harder
+    mark for capwatch (held to MEMORY_LIMIT) to meet."""
+    return _floor(db, tickers, years, chunk, {})
+
+
 def step_floor_limited(db: Path, tickers: int, years: int, chunk: int) -> dict:
-    """The floor under capwatch's memory limit (MEMORY_LIMIT). There the one upsert of every row
-    cannot run, and neither can an `INSERT OR REPLACE` per chunk on one connection (measured: out
-    of memory at ~25M rows, checkpointing or not: the primary-key index stays pinned). What runs
-    is what capwatch does: each chunk's keyed upsert on its own connection (its index pages then
-    leave memory), then the same SQL models."""
-    import duckdb
-
-    from bench.run import bare_upsert
-    from capwatch.transform import run_models
-    from capwatch.warehouse import migrate
-
-    config = {"memory_limit": MEMORY_LIMIT}
-    with duckdb.connect(str(db), config=config) as con:
-        migrate(con)
-    stream = _stream(tickers, years, chunk)
-    t0 = time.perf_counter()
-    for batch in stream:
-        with duckdb.connect(str(db), config=config) as con:
-            con.register("p", batch.prices)
-            con.register("sp", batch.splits)
-            con.register("sh", batch.shares)
-            bare_upsert(con, "p", "sp", "sh")
-    t1 = time.perf_counter()
-    with duckdb.connect(str(db), config=config) as con:
-        run_models(con)
-    t2 = time.perf_counter()
-    return {
-        "append_s": t1 - t0,
-        "models_s": t2 - t1,
-        "total_s": t2 - t0,
-        "peak_rss_mb": _peak_mb(),
-    }
+    """The floor under capwatch's memory limit (MEMORY_LIMIT). Without the prices' primary-key
+    index (migration 013) its one upsert of every row fits there too, so 2b is the floor's own
+    steps on one connection. (With the index it did not: out of memory at ~25M rows, so 2b was
+    then each chunk upserted on its own connection.)"""
+    return _floor(db, tickers, years, chunk, {"memory_limit": MEMORY_LIMIT})
 
 
 def step_daily(db: Path, tickers: int, years: int, chunk: int) -> dict:
@@ -493,8 +469,7 @@ def _write(a, r: dict, started: datetime) -> None:
         + ". Machine: "
         f"{platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
         f"{_versions()}. DuckDB memory limit {MEMORY_LIMIT} in every capwatch step; the floor (2) has "
-        "DuckDB's default (80 % of RAM), without which its one 38M-key upsert fails; 2b is the "
-        "floor under the same limit as capwatch.",
+        "DuckDB's default (80 % of RAM); 2b is the same floor under the same limit as capwatch.",
         "",
         "| step | time | notes |",
         "|---|---:|---|",
@@ -505,9 +480,10 @@ def _write(a, r: dict, started: datetime) -> None:
         f"| 2. bare-DuckDB floor, same stream | {fl['total_s']:,.1f} s | append "
         f"{fl['append_s']:,.1f} s, upsert {fl['upsert_s']:,.1f} s, models {fl['models_s']:,.1f} s, "
         f"peak {fl['peak_rss_mb']:,.0f} MB |",
-        f"| 2b. the floor under capwatch's memory limit ({MEMORY_LIMIT}; each chunk upserted on "
-        f"its own connection) | {fll['total_s']:,.1f} s | upserts {fll['append_s']:,.1f} s, models "
-        f"{fll['models_s']:,.1f} s, peak {fll['peak_rss_mb']:,.0f} MB |",
+        f"| 2b. the same floor under capwatch's memory limit ({MEMORY_LIMIT}) | "
+        f"{fll['total_s']:,.1f} s | append {fll['append_s']:,.1f} s, upsert "
+        f"{fll['upsert_s']:,.1f} s, models {fll['models_s']:,.1f} s, peak "
+        f"{fll['peak_rss_mb']:,.0f} MB |",
         f"| 3. daily run, one new session (real flow; the median of {len(dl['runs_s'])} sessions run one "
         f"after the other: {', '.join(f'{x:.2f}' for x in dl['runs_s'])} s) | {dl['total_s']:,.2f} s | "
         f"{dl['rows_inserted']:,} new rows, {dl['chunks']} chunks, models {dl['models_s']:,.2f} s, "

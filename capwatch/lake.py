@@ -212,7 +212,10 @@ _COLUMN_KEY = re.compile(r"\s+primary key\b", re.I)
 
 def for_lake(sql: str) -> str:
     """A migration as a lake takes it: the same tables and columns without primary keys (a key
-    column stays NOT NULL)."""
+    column stays NOT NULL); '' for a migration that begins ``-- file only`` (it changes what a lake
+    does not have, such as a key)."""
+    if sql.lstrip().lower().startswith("-- file only"):
+        return ""
     return _COLUMN_KEY.sub(" not null", _TABLE_KEY.sub("", sql))
 
 

@@ -18,7 +18,7 @@ class Table:
     """A raw table as a batch carries it (provenance columns are added at load)."""
 
     name: str
-    keys: tuple[str, ...]  # the primary key in the warehouse
+    keys: tuple[str, ...]  # one row per key (a primary key in the file where `keyed`)
     values: tuple[str, ...]  # the other columns a batch delivers
     types: dict[str, str]  # DuckDB type per column of keys + values
     date_column: str  # the date a row is about
@@ -27,6 +27,9 @@ class Table:
     load_keys: tuple[str, ...] = ()
     # The value a mass correction (many rows changed by one factor) is judged on; None: not judged.
     correction_value: str | None = None
+    # False: the file keeps the key without a primary-key index (the loader and `capwatch check`
+    # keep it, as in a lake): the index of a table this long costs every open (migration 013).
+    keyed: bool = True
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -65,6 +68,7 @@ PRICES = Table(
     },
     "date",
     correction_value="close",
+    keyed=False,
 )
 SPLITS = Table(
     "splits",

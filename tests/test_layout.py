@@ -97,10 +97,18 @@ def test_raw_table_specs_match_the_migrated_warehouse(db):
                     table.types[c]
                 ]
             ), (table.name, c)
-        (key,) = db.execute(
+        keys = db.execute(
             "select constraint_column_names from duckdb_constraints() "
             "where table_name = ? and constraint_type = 'PRIMARY KEY'",
             [table.name],
-        ).fetchone()
-        assert tuple(key) == table.keys, table.name
+        ).fetchall()
+        assert [tuple(k) for (k,) in keys] == ([table.keys] if table.keyed else []), table.name
+        not_null = {
+            c
+            for (c,) in db.execute(
+                "select column_name from duckdb_columns() where table_name = ? and not is_nullable",
+                [table.name],
+            ).fetchall()
+        }
+        assert set(table.keys) <= not_null, table.name
         assert set(cols) == set(table.columns) | {"source", "loaded_at", "run_id"}, table.name

@@ -94,6 +94,46 @@ def test_migrations_are_versioned_and_applied_once(db_path):
 
 
 @pytest.mark.file_only
+def test_prices_lose_their_key_index_and_keep_every_row_and_one_row_per_key(
+    db_path, shared_dir, monkeypatch
+):
+    """Migration 013 rebuilds a stored prices_daily without its primary key: every row stays, in
+    its stored order; a reload still inserts nothing; a duplicated day is what `check` reports."""
+    from click.testing import CliRunner
+
+    from capwatch import warehouse
+    from capwatch.cli import main
+
+    every = warehouse.migrations
+    monkeypatch.setattr(warehouse, "migrations", lambda: [m for m in every() if m[0] < 13])
+    src = CsvSource(shared_dir)
+    con = warehouse.connect(db_path)
+    first = _load(con, src, "run-1")
+    before = con.execute("select * from prices_daily").fetchdf()  # stored order
+    con.close()
+    monkeypatch.setattr(warehouse, "migrations", every)
+
+    con = warehouse.connect(db_path)
+    assert con.execute(
+        "select count(*) from duckdb_constraints() where table_name = 'prices_daily' "
+        "and constraint_type = 'PRIMARY KEY'"
+    ).fetchone() == (0,)
+    pd.testing.assert_frame_equal(con.execute("select * from prices_daily").fetchdf(), before)
+    second = _load(con, src, "run-2")
+    assert (second.inserted, second.updated, second.unchanged) == (0, 0, first.inserted)
+    assert con.execute("select count(*) from prices_daily").fetchone() == (len(before),)
+    con.close()
+    assert CliRunner().invoke(main, ["check", "--db", str(db_path)]).exit_code == 0
+
+    con = warehouse.connect(db_path)
+    con.execute("insert into prices_daily select * from prices_daily where ticker = 'NVDA' limit 2")
+    con.close()
+    res = CliRunner().invoke(main, ["check", "--db", str(db_path)])
+    assert res.exit_code != 0
+    assert "prices_daily: 2 duplicated keys" in res.output
+
+
+@pytest.mark.file_only
 def test_a_file_that_is_not_duckdb_is_refused_and_untouched(tmp_path):
     from capwatch.warehouse import WarehouseError, connect
 
