@@ -6,7 +6,7 @@
 Writes bench/RESULTS.md. Each measured step runs in its own process (so peak memory is that step's),
 on the same generated market (seeded), saved once as parquet:
   1. capwatch full backfill from already-fetched frames: raw gate (GX) + load + models + model gate
-  2. bare DuckDB floor: CREATE TABLE AS from the frame, one keyed upsert, the same SQL models
+  2. bare DuckDB floor: CREATE TABLE AS from the frame, one upsert per table (prices: MERGE on ticker, date), the same SQL models
   3. naive peer: row-by-row INSERTs (a sample, extrapolated)
   4. daily incremental run: one new day for every ticker on top of the history from 1
   5. yfinance extraction overhead per ticker on Yahoo-shaped responses (no network)
@@ -347,7 +347,7 @@ def write_results(args, r: dict, n_rows: int) -> None:
             "",
         ),
         (
-            "2. bare DuckDB floor (CTAS + keyed upsert + same models)",
+            "2. bare DuckDB floor (CTAS + upsert + same models)",
             f"{bare['total_s']:.1f} s",
             f"CTAS {bare['ctas_s']:.1f} s, upsert {bare['upsert_s']:.1f} s, models {bare['models_s']:.1f} s",
         ),
