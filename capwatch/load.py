@@ -136,13 +136,14 @@ def _upsert(
     meta_vals = "?, ?" if sourced else "?, ?, ?"
     params = [loaded_at, run_id] if sourced else [source, loaded_at, run_id]
     if n_new:
+        order = ", ".join(dict.fromkeys((table.date_column, *table.keys)))  # as_of is a key too
         # Stored in date order within each load: a backfill chunk's years then lie in row groups
         # of their own, so what reads recent days (a daily load's check of the stored keys,
         # stg_prices' incremental build) skips the rest by the date's zone maps. Stored ticker by
         # ticker, every row group spans every year and a daily run scans all of history.
         con.execute(
             f"insert into {table.name} ({cols}, {meta_cols}) select {cols}, {meta_vals} "
-            f"from _staged where is_new order by {table.date_column}, {', '.join(table.keys)}",
+            f"from _staged where is_new order by {order}",
             params,
         )
     if n_changed:
