@@ -418,6 +418,45 @@ def test_record_loss_candidates_are_new_worst_losses_after_enough_history(db):
     assert db.execute(sql, {"since": dates[0]}).fetchall() == []
 
 
+def test_candidates_count_each_moves_earlier_days_whichever_way_they_count_them(db):
+    """prior_days (what an alert's message and min_history read) is the company's days before the
+    move: counted per candidate when few moves pass, by a window when many do, and from
+    company_moves_yearly for the years before $since's. Both ways must give the plain count."""
+    from capwatch.resources import transforms_dir
+
+    names, dates = _random_market(db, tickers=3, days=300, twins=False)  # 2024 into 2025
+    run_models(db)
+    want = dict(
+        ((c, d), n)
+        for c, d, n in db.execute(
+            "select company, date, row_number() over (partition by company order by date) - 1 "
+            "from company_daily_moves"
+        ).fetchall()
+    )
+    db.execute(
+        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
+        "min_history integer, company varchar, direction varchar default 'down')"
+    )
+    sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
+    for threshold, few in ((-4.0, True), (-0.5, False)):  # 4 % drops are rare, 0.5 % common
+        db.execute("delete from alert_rules")
+        db.execute(
+            "insert into alert_rules values ('drop', 'pct_drop', ?, null, 0, null, 'down')",
+            [threshold],
+        )
+        for since in (dates[0], dates[130], dates[270]):  # the first day, mid-2024, 2025
+            got = db.execute(
+                f"select company, date, prior_days from ({sql})", {"since": since}
+            ).fetchall()
+            # the way candidates.sql takes: joined while they are at most 1/20 of the days
+            # from the start of $since's year
+            days = db.execute(
+                "select count(*) from company_daily_moves where year(date) >= ?", [since.year]
+            ).fetchone()[0]
+            assert (len(got) * 20 <= days) == few, (threshold, since, len(got), days)
+            assert got and all(n == want[(c, d)] for c, d, n in got), (threshold, since)
+
+
 def test_the_price_move_audit_names_a_move_that_is_not_the_listings_price_move(db):
     from capwatch.validate.audits import audit_models
 

@@ -7,25 +7,32 @@
    never only the companies that moved (or were fetched) on the day itself.
    Nothing here reads every day stored: a daily run's evaluation costs the same after 5 or 25
    years of history (the years before $since's year come from company_moves_yearly). */
-with history as (
-    -- what came before $since, per company, without reading every day stored: the years before
-    -- $since's year from company_moves_yearly, that year's days before $since one by one
-    select company, days, worst_usd
-    from company_moves_yearly
-    where year < year($since::date)
+with thresholds as (
+    -- every threshold a rule applies: its own and its overrides', with the rule's kind and direction
+    select kind, direction, threshold from alert_rules where company is null
     union all
-    select company, 1 as days, change_usd as worst_usd
-    from company_daily_moves
-    where date >= make_date(year($since::date)::integer, 1, 1) and date < $since
+    select r.kind, r.direction, o.threshold
+    from alert_rules as o
+    join alert_rules as r on r.rule = o.rule and r.company is null
+    where o.company is not null
 ),
 
-before as (
-    select company, sum(days)::bigint as days, min(worst_usd) as worst_usd
-    from history
-    group by company
+bounds as (
+    -- the loosest threshold of each kind and direction (the directions as in `passing` below): a
+    -- move beyond none of them passes no rule. A backfill's decades of every company are thus cut to
+    -- the few moves that may pass before anything is joined, ranked or counted.
+    select
+        max(threshold) filter (where kind in ('pct_drop', 'top_n_pct_drop') and coalesce(direction, '') not in ('up', 'both')) as pct_down,
+        min(-threshold) filter (where kind in ('pct_drop', 'top_n_pct_drop') and direction = 'up') as pct_up,
+        min(abs(threshold)) filter (where kind in ('pct_drop', 'top_n_pct_drop') and direction = 'both') as pct_both,
+        max(threshold) filter (where kind = 'usd_loss' and coalesce(direction, '') not in ('up', 'both')) as usd_down,
+        min(-threshold) filter (where kind = 'usd_loss' and direction = 'up') as usd_up,
+        min(abs(threshold)) filter (where kind = 'usd_loss' and direction = 'both') as usd_both,
+        coalesce(bool_or(kind = 'record_loss'), false) as record_loss
+    from thresholds
 ),
 
-moves as (
+maybe as (
     select
         m.company,
         m.ticker,
@@ -35,12 +42,74 @@ moves as (
         m.prev_market_cap,
         m.change_usd,
         m.change_pct,
-        m.prev_size_rank,
-        coalesce(b.days, 0) + row_number() over (partition by m.company order by m.date) - 1
-            as prior_days
+        m.prev_size_rank
     from company_daily_moves as m
-    left join before as b on b.company = m.company
+    cross join bounds as b
     where m.date >= $since
+      and (m.change_pct <= b.pct_down or m.change_pct >= b.pct_up or abs(m.change_pct) >= b.pct_both
+           or m.change_usd <= b.usd_down or m.change_usd >= b.usd_up or abs(m.change_usd) >= b.usd_both
+           or (b.record_loss and m.change_usd < 0))
+),
+
+-- prior_days: the company's days before a move, without reading every day stored (a daily run's
+-- evaluation costs the same after 5 or 25 years of history): the days of the years before the
+-- move's year from company_moves_yearly, that year's days before it one by one.
+years_before as (
+    select
+        company,
+        year,
+        coalesce(sum(days) over (
+            partition by company order by year rows between unbounded preceding and 1 preceding
+        ), 0) as days
+    from company_moves_yearly
+    where company in (select company from maybe)
+),
+
+by_window as (
+    -- how to count a candidate's earlier days in its year: joined to them (a few hundred each),
+    -- quick while candidates are few; or a window over (company, date) alone, which costs less once
+    -- they are more than ~5 % of the days (a record_loss rule makes every loss one)
+    select (select count(*) from maybe) * 20 > count(*) as yes
+    from company_daily_moves
+    where date >= make_date(year($since::date)::integer, 1, 1)
+),
+
+earlier_in_year as (
+    select p.company, p.date, count(*) as days
+    from maybe as p
+    join company_daily_moves as d
+        on d.company = p.company and year(d.date) = year(p.date) and d.date < p.date
+    where d.date >= make_date(year($since::date)::integer, 1, 1)
+      and not (select yes from by_window)
+    group by p.company, p.date
+    union all
+    select company, date, row_number() over (partition by company, year(date) order by date) - 1
+    from company_daily_moves
+    where date >= make_date(year($since::date)::integer, 1, 1)
+      and (select yes from by_window)
+),
+
+moves as (
+    select p.*, coalesce(y.days, 0) + coalesce(e.days, 0) as prior_days
+    from maybe as p
+    left join years_before as y on y.company = p.company and y.year = year(p.date)
+    left join earlier_in_year as e on e.company = p.company and e.date = p.date
+),
+
+-- the worst loss before $since, per company, for record_loss rules only
+before as (
+    select company, min(worst_usd) as worst_usd
+    from (
+        select company, worst_usd
+        from company_moves_yearly
+        where year < year($since::date)
+        union all
+        select company, change_usd
+        from company_daily_moves
+        where date >= make_date(year($since::date)::integer, 1, 1) and date < $since
+    )
+    where exists (select 1 from alert_rules where kind = 'record_loss')
+    group by company
 ),
 
 prior_worst as (
