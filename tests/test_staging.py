@@ -292,3 +292,82 @@ def test_a_run_still_staging_is_neither_swept_nor_loaded_by_another(tmp_path):
     # its process is gone (crashed): its complete chunk is loaded, its half-written one swept
     assert [c.path for c in staging.pending()] == [chunk.path]
     assert staging.sweep() == 1 and not half.exists()
+
+
+class _BadRowsSource:
+    """Two days of ALFA, the second with a negative close, and a row with no date."""
+
+    name = "test:bad-rows"
+
+    def fetch(self, tickers, start, end):
+        from capwatch.extract import Extracted
+
+        prices = pd.DataFrame(
+            {
+                "ticker": ["ALFA", "ALFA", "ALFA"],
+                "date": [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03"), None],
+                "open": [10.0, 10.0, 10.0],
+                "high": [11.0, 11.0, 11.0],
+                "low": [9.0, 9.0, 9.0],
+                "close": [10.5, -1.0, 10.0],
+                "volume": [100, 100, 100],
+            }
+        )
+        return Extracted(prices=prices)
+
+
+@pytest.mark.parametrize("gated_when_staged", [True, False])
+def test_a_chunk_is_gated_once_when_staged_or_by_the_writer_if_staged_before(
+    prefect_harness, tmp_path, monkeypatch, gated_when_staged
+):
+    """An extract task gates its chunk before staging it: the writer loads the clean rows, the
+    quarantined rows (reasons and dates kept through Parquet) and the suites' results without
+    running the gate again. A chunk staged ungated (by an earlier version) is gated by the writer,
+    with the same outcome."""
+    import flows.pipeline as pipeline
+    from capwatch.settings import Settings
+    from capwatch.staging import Staging
+
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setenv("CAPWATCH_SHARES_SOURCE", "none")
+    settings = Settings.from_env(db_path=db, source="replay:demo", tickers=["ALFA"])
+    staging = Staging(settings.staging())
+    start, end, today = date(2024, 1, 2), date(2024, 1, 3), date(2025, 12, 31)
+    if gated_when_staged:
+        chunk = pipeline.extract.fn(_BadRowsSource(), staging, "r1", ["ALFA"], start, end, today)
+        assert chunk.gated and chunk.rows["prices"] == 1
+        (staged,) = staging.pending()  # as the writer finds it: from the manifest on disk
+        assert staged.gated and [r.suite for r in staged.validation][0] == "raw_prices_daily"
+        assert not staged.validation[0].passed
+        gate = pipeline.gate_raw
+
+        def refuse(*a, **kw):
+            raise AssertionError("the writer gated a gated chunk again")
+
+        monkeypatch.setattr(pipeline, "gate_raw", refuse)
+    else:
+        chunk = staging.write(
+            "r1", "test:bad-rows", ["ALFA"], start, end, today, _BadRowsSource().fetch(0, 0, 0)
+        )
+        (staged,) = staging.pending()
+        assert not staged.gated and staged.rows["prices"] == 3
+    result = pipeline.validate_and_load.fn(settings, staged, run_id="r1", flow_name="backfill")
+    if gated_when_staged:
+        monkeypatch.setattr(pipeline, "gate_raw", gate)
+    assert (result.inserted, result.quarantined) == (1, 2)
+    con = open_db(db)
+    assert con.execute("select date, close from prices_daily").fetchall() == [
+        (date(2024, 1, 2), 10.5)
+    ]
+    assert con.execute(
+        "select ticker, date, reason from quarantine order by date nulls last"
+    ).fetchall() == [
+        ("ALFA", date(2024, 1, 3), "close not a finite price > 0; low above close"),
+        ("ALFA", None, "date missing or not a date"),
+    ]
+    assert con.execute(
+        "select passed, rows_checked, rows_failed from validation_runs "
+        "where suite = 'raw_prices_daily'"
+    ).fetchall() == [(False, 3, 2)]
+    con.close()
+    assert not staged.path.exists()  # loaded: the staged copy is gone
