@@ -2,13 +2,12 @@
 
 Extract tasks run in parallel and never touch the warehouse; each writes its chunk here, keyed by
 run and chunk (``<staging>/<run_id>/<chunk key>/``), and the writer loads staged chunks into DuckDB
-one transaction at a time. An extract task also runs its chunk through the raw gate before staging
-it (the gate needs no warehouse, so it runs beside the writer instead of in its queue): a chunk
-holds the rows fit to load, the quarantined rows and the suites' results. A crash after extraction
+one transaction at a time. An extract task also runs the chunk through the raw gate before staging
+it (the gate needs no warehouse, so it runs beside the writer instead of in its queue): a chunk holds
+the rows fit to load, the quarantined rows and the suites' results. A crash after extraction
 therefore never refetches: the next run (``pending``) loads whatever an earlier run staged and did
-not load, before it plans its own chunks. A chunk directory is written under a temporary name and
-renamed when complete, so a half-written chunk is never loaded; it is deleted once its load has
-committed.
+not load, before it plans its own chunks. A chunk directory is written under a temporary name and renamed when complete, so a
+half-written chunk is never loaded; it is deleted once its load has committed.
 """
 
 from __future__ import annotations
