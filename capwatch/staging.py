@@ -2,11 +2,9 @@
 
 Extract tasks run in parallel and never touch the warehouse; each writes its chunk here, keyed by
 run and chunk (``<staging>/<run_id>/<chunk key>/``), and the writer loads staged chunks into DuckDB
-one transaction at a time. An extract task also runs the chunk through the raw gate before staging
-it (the gate needs no warehouse, so it runs beside the writer instead of in its queue): a chunk holds
-the rows fit to load, the quarantined rows and the suites' results. A crash after extraction
-therefore never refetches: the next run (``pending``) loads whatever an earlier run staged and did
-not load, before it plans its own chunks. A chunk directory is written under a temporary name and renamed when complete, so a
+one transaction at a time. A crash after extraction therefore never refetches: the next run
+(``pending``) loads whatever an earlier run staged and did not load, before it plans its own
+chunks. A chunk directory is written under a temporary name and renamed when complete, so a
 half-written chunk is never loaded; it is deleted once its load has committed.
 """
 
@@ -26,7 +24,6 @@ import pyarrow as pa
 
 from capwatch.extract import REFUSED_COLUMNS, Extracted, Problem
 from capwatch.schema import DIVIDENDS, PRICES, SHARES, SPLITS
-from capwatch.validate.suites import GateResult
 
 # Parquet goes through pyarrow, whose default allocator (mimalloc) keeps what a chunk used in
 # per-thread heaps after the chunk is gone: measured at 6,000 tickers x 25 years, 205 MB more
@@ -51,11 +48,6 @@ class StagedChunk:
     fetched_on: date  # the fetch's "today": nothing on or after it counts as final
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    # Gated when staged: the frames are the gate's clean rows, quarantine.parquet its refusals and
-    # `validation` its suites' results. A chunk staged ungated (by an earlier version) is gated by
-    # the writer.
-    gated: bool = False
-    validation: list[GateResult] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -70,11 +62,6 @@ class StagedChunk:
         f = self.path / "refused.parquet"
         refused = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=REFUSED_COLUMNS)
         return Extracted(**frames, refused=refused, problems=list(self.problems))
-
-    def quarantine(self) -> pd.DataFrame:
-        """The rows the gate refused when the chunk was staged (empty when none, or ungated)."""
-        f = self.path / "quarantine.parquet"
-        return pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=REFUSED_COLUMNS)
 
     def discard(self) -> None:
         """Forget the chunk (after its load committed)."""
@@ -115,10 +102,7 @@ class Staging:
         end: date,
         fetched_on: date,
         batch: Extracted,
-        gate: tuple[pd.DataFrame, list[GateResult]] | None = None,
     ) -> StagedChunk:
-        """Stage ``batch``; with ``gate`` (quarantined rows, suites' results), ``batch`` is the
-        gate's clean rows and the chunk is staged as gated."""
         final = self.root / run_id / chunk_key(tickers, start, end)
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -134,9 +118,6 @@ class Staging:
                 frame.to_parquet(tmp / f"{name}.parquet", index=False)
         if len(batch.refused):
             batch.refused.astype(str).to_parquet(tmp / "refused.parquet", index=False)
-        quarantine, validation = gate if gate is not None else (None, [])
-        if quarantine is not None and len(quarantine):
-            _quarantine_frame(quarantine).to_parquet(tmp / "quarantine.parquet", index=False)
         chunk = StagedChunk(
             path=final,
             run_id=run_id,
@@ -147,8 +128,6 @@ class Staging:
             fetched_on=fetched_on,
             rows=rows,
             problems=list(batch.problems),
-            gated=gate is not None,
-            validation=list(validation),
         )
         (tmp / _MANIFEST).write_text(json.dumps(_manifest(chunk)))
         shutil.rmtree(final, ignore_errors=True)  # a retried task's earlier copy
@@ -205,26 +184,10 @@ def _running(run_dir: Path) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
-def _quarantine_frame(quarantine: pd.DataFrame) -> pd.DataFrame:
-    """Quarantined rows in types Parquet keeps: their cells come from bad input of any type (a
-    ticker 5, a date that is not one), and the load casts them to text and date anyway."""
-
-    def text(v):
-        return None if v is None or (isinstance(v, float) and v != v) else str(v)
-
-    q = pd.DataFrame({c: quarantine[c].map(text).astype(object) for c in REFUSED_COLUMNS})
-    q["date"] = pd.to_datetime(quarantine["date"], errors="coerce", format="mixed")
-    return q
-
-
 def _manifest(chunk: StagedChunk) -> dict:
     d = asdict(chunk)
     d.pop("path")
     d["problems"] = [asdict(p) for p in chunk.problems]
-    d["validation"] = [
-        {**asdict(r), "failures": [[reason, [int(i) for i in idx]] for reason, idx in r.failures]}
-        for r in chunk.validation
-    ]
     for k in ("start", "end", "fetched_on"):
         d[k] = d[k].isoformat()
     return d
@@ -241,9 +204,4 @@ def _from_manifest(path: Path, d: dict) -> StagedChunk:
         fetched_on=date.fromisoformat(d["fetched_on"]),
         rows=dict(d["rows"]),
         problems=[Problem(**p) for p in d["problems"]],
-        gated=bool(d.get("gated", False)),  # a chunk staged before gating moved here: ungated
-        validation=[
-            GateResult(**{**r, "failures": [(reason, idx) for reason, idx in r["failures"]]})
-            for r in d.get("validation", [])
-        ],
     )

@@ -80,15 +80,9 @@ def extract(
     end: date,
     today: date,
 ) -> StagedChunk:
-    """Fetch one chunk, pass it through the raw gate and stage it as Parquet; never touches the
-    warehouse (runs in parallel). The gate runs here, not in the one writer: it needs no warehouse,
-    and the writer's queue then holds only loads (a whole-market backfill's gate is ~0.7 s a
-    chunk, 30 chunks)."""
+    """Fetch one chunk and stage it as Parquet; never touches the warehouse (runs in parallel)."""
     batch = source.fetch(tickers, start, end)
-    clean, quarantine, validation = gate_raw(batch, today)
-    return staging.write(
-        run_id, source.name, tickers, start, end, today, clean, gate=(quarantine, validation)
-    )
+    return staging.write(run_id, source.name, tickers, start, end, today, batch)
 
 
 @contextmanager
@@ -149,16 +143,14 @@ def validate_and_load(
     accept_corrections: bool = False,
     con=None,
 ) -> LoadResult:
-    """The writer: load what passed a staged chunk's gate, then forget the staged copy; on the
+    """The writer: gate a staged chunk, load what passed, then forget the staged copy; on the
     writer's open connection ``con`` when given (``_load_staged``), else on its own. The load
     state is honest: a ticker's range counts as loaded only when nothing of it failed or was
     refused, and never past the day before the fetch (that day's bar may still change), so
     anything missing is fetched again by the next run."""
-    if chunk.gated:
-        clean, quarantine, validation = chunk.read(), chunk.quarantine(), chunk.validation
-    else:  # staged before extract tasks gated their chunks
-        clean, quarantine, validation = gate_raw(chunk.read(), chunk.fetched_on)
-    incomplete = {p.ticker for p in clean.problems} | set(quarantine["ticker"].dropna())
+    batch = chunk.read()
+    clean, quarantine, validation = gate_raw(batch, chunk.fetched_on)
+    incomplete = {p.ticker for p in batch.problems} | set(quarantine["ticker"].dropna())
     completed = [t for t in chunk.tickers if t not in incomplete]
     loaded_until = min(chunk.end, chunk.fetched_on - timedelta(days=1))
     opened = writing(settings) if con is None else nullcontext(con)
