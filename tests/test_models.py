@@ -457,6 +457,88 @@ def test_candidates_count_each_moves_earlier_days_whichever_way_they_count_them(
             assert got and all(n == want[(c, d)] for c, d, n in got), (threshold, since)
 
 
+def test_candidates_are_the_moves_that_pass_each_rule_whatever_its_direction(db):
+    """candidates.sql keeps only the moves beyond some rule's loosest threshold before it joins
+    them to the rules: every direction ('down', 'up', 'both'), kind and override must still find
+    exactly the moves that pass, checked here one move and one rule at a time. Each rule is tried
+    alone (another rule's bound could hide a fault in its own), then all of them together."""
+    from capwatch.resources import transforms_dir
+
+    names, dates = _random_market(db, tickers=4, days=200, twins=False)
+    run_models(db)
+    db.execute(
+        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
+        "min_history integer, company varchar, direction varchar default 'down')"
+    )
+    moves = db.execute(
+        "select company, date, change_pct, change_usd, prev_size_rank from company_daily_moves "
+        "where change_pct is not null"
+    ).fetchall()
+    sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
+
+    def passes(value, threshold, direction):
+        if direction == "up":
+            return value >= -threshold
+        if direction == "both":
+            return abs(value) >= abs(threshold)
+        return value <= threshold
+
+    rules = [  # (rule, kind, threshold, top_n, direction)
+        ("down", "pct_drop", -3.0, None, "down"),
+        ("up", "pct_drop", -2.5, None, "up"),
+        ("both", "pct_drop", -4.0, None, "both"),
+        ("top2", "top_n_pct_drop", -5.0, 2, "both"),
+        ("usd_down", "usd_loss", -2e9, None, "down"),
+        ("usd_up", "usd_loss", -1.5e9, None, "up"),
+        ("usd_both", "usd_loss", 3e9, None, "both"),  # positive: only its size counts
+    ]
+    overrides = {  # each looser than its rule, for one company
+        ("down", names[2]): -1.5,
+        ("up", names[1]): -1.0,
+        ("both", names[3]): -3.0,
+        ("usd_down", names[0]): -5e8,
+        ("usd_up", names[3]): -5e8,
+        ("usd_both", names[2]): -1e9,
+    }
+    rule_sets = [([r], {k: t for k, t in overrides.items() if k[0] == r[0]}) for r in rules] + [
+        (rules, overrides)
+    ]
+    for chosen, looser in rule_sets:
+        db.execute("delete from alert_rules")
+        db.executemany(
+            "insert into alert_rules values (?, ?, ?, ?, 0, null, ?)",
+            [(r, k, t, n, d) for r, k, t, n, d in chosen],
+        )
+        for (r, c), t in looser.items():
+            db.execute(
+                "insert into alert_rules values (?, null, ?, null, null, ?, null)", [r, t, c]
+            )
+        want = set()
+        for company, day, pct, usd, size_rank in moves:
+            for rule, kind, threshold, top_n, direction in chosen:
+                t = looser.get((rule, company), threshold)
+                value = usd if kind == "usd_loss" else pct
+                if passes(value, t, direction) and (top_n is None or size_rank <= top_n):
+                    want.add((rule, company, day))
+        # each override finds moves its rule alone would not
+        for (rule, company), t in looser.items():
+            kind, threshold, direction = next((k, th, d) for r, k, th, _, d in chosen if r == rule)
+            col = 3 if kind == "usd_loss" else 2
+            assert any(
+                m[0] == company
+                and passes(m[col], t, direction)
+                and not passes(m[col], threshold, direction)
+                for m in moves
+            ), (rule, company)
+        for since in (dates[0], dates[120]):
+            got = db.execute(
+                f"select rule, company, date from ({sql})", {"since": since}
+            ).fetchall()
+            assert len(got) == len(set(got))
+            assert set(got) == {w for w in want if w[2] >= since}, since
+        assert {r for r, _, _ in got} == {r for r, *_ in chosen}  # every rule found some
+
+
 def test_the_price_move_audit_names_a_move_that_is_not_the_listings_price_move(db):
     from capwatch.validate.audits import audit_models
 
