@@ -108,7 +108,7 @@ before as (
         from company_daily_moves
         where date >= make_date(year($since::date)::integer, 1, 1) and date < $since
     )
-    where exists (select 1 from alert_rules where kind = 'record_loss')
+    where (select record_loss from bounds)
     group by company
 ),
 
@@ -125,7 +125,7 @@ prior_worst as (
     from company_daily_moves as m
     left join before as b on b.company = m.company
     where m.date >= $since
-      and exists (select 1 from alert_rules where kind = 'record_loss')
+      and (select record_loss from bounds)
 ),
 
 rules as (
