@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from capwatch.alerts import AlertConfigError, deliver, evaluate, load_config
+from capwatch.alerts.rules import ALERT_RULES_TABLE
 from capwatch.extract.csv import CsvSource
 from capwatch.load import load_batch
 from capwatch.transform import build_and_gate
@@ -664,10 +665,7 @@ def test_top_n_ranks_against_the_whole_universe_not_the_days_movers(db):
         ],
     )
     run_models(db)
-    db.execute(
-        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar, direction varchar default 'down')"
-    )
+    db.execute(ALERT_RULES_TABLE)
     db.execute(
         "insert into alert_rules values ('top1_drop', 'top_n_pct_drop', -7.0, 1, 250, null, 'down')"
     )

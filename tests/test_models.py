@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from capwatch.alerts.rules import ALERT_RULES_TABLE
 from capwatch.transform import load_models, run_models
 from tests.conftest import insert_prices, insert_shares, insert_splits
 
@@ -228,10 +229,7 @@ def test_alert_candidates_query_applies_each_rule_kind(db):
         ],
     )
     run_models(db)
-    db.execute(
-        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar, direction varchar default 'down')"
-    )
+    db.execute(ALERT_RULES_TABLE)
     db.executemany(
         "insert into alert_rules values (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -387,10 +385,7 @@ def test_record_loss_candidates_are_new_worst_losses_after_enough_history(db):
 
     names, dates = _random_market(db, tickers=3, days=300, twins=False)
     run_models(db)
-    db.execute(
-        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar, direction varchar default 'down')"
-    )
+    db.execute(ALERT_RULES_TABLE)
     db.execute(
         "insert into alert_rules values ('record_loss', 'record_loss', null, null, 100, null, 'down')"
     )
@@ -433,10 +428,7 @@ def test_candidates_count_each_moves_earlier_days_whichever_way_they_count_them(
             "from company_daily_moves"
         ).fetchall()
     )
-    db.execute(
-        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar, direction varchar default 'down')"
-    )
+    db.execute(ALERT_RULES_TABLE)
     sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
     for threshold, few in ((-4.0, True), (-0.5, False)):  # 4 % drops are rare, 0.5 % common
         db.execute("delete from alert_rules")
@@ -466,10 +458,7 @@ def test_candidates_are_the_moves_that_pass_each_rule_whatever_its_direction(db)
 
     names, dates = _random_market(db, tickers=4, days=200, twins=False)
     run_models(db)
-    db.execute(
-        "create temp table alert_rules (rule varchar, kind varchar, threshold double, top_n integer, "
-        "min_history integer, company varchar, direction varchar default 'down')"
-    )
+    db.execute(ALERT_RULES_TABLE)
     moves = db.execute(
         "select company, date, change_pct, change_usd, prev_size_rank from company_daily_moves "
         "where change_pct is not null"

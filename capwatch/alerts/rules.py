@@ -59,6 +59,14 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
+# What transforms/alerts/*.sql read: one row per rule (company null) and per override (company set;
+# kind and direction null: the rule's).
+ALERT_RULES_TABLE = (
+    "create or replace temp table alert_rules (rule varchar, kind varchar, threshold double, "
+    "top_n integer, min_history integer, company varchar, direction varchar default 'down')"
+)
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     config: AlertConfig,
@@ -79,10 +87,7 @@ def evaluate(
     ]
     if not config.rules:
         return []
-    con.execute(
-        "create or replace temp table alert_rules (rule varchar, kind varchar, threshold double, "
-        "top_n integer, min_history integer, company varchar, direction varchar default 'down')"
-    )
+    con.execute(ALERT_RULES_TABLE)
     con.executemany("insert into alert_rules values (?, ?, ?, ?, ?, ?, ?)", rows)
     cands, cols = [], []
     queries = ["candidates.sql"]
