@@ -60,6 +60,9 @@ def plan_chunks(
                 by_range.setdefault(piece, []).append(t)
     chunks = []
     for (s, e), ts in sorted(by_range.items()):
+        # In symbol order, each chunk's tickers span a range of their own: a later chunk's check
+        # of the stored keys then skips the row groups of the chunks before it (zone maps).
+        ts = sorted(ts)
         for i in range(0, len(ts), chunk_size):
             chunks.append((ts[i : i + chunk_size], s, e))
     return chunks

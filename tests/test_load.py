@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -59,6 +60,38 @@ def test_corrected_value_replaces_the_old_one(db, shared_dir):
         "select close, run_id from prices_daily where ticker='NVDA' and date='2025-01-27'"
     ).fetchone()
     assert row == (118.5, "run-fix")
+
+
+def test_one_batch_of_new_changed_and_unchanged_rows_counts_each_and_keeps_what_it_replaces(
+    db, shared_dir
+):
+    """New keys are inserted, a corrected value replaces its row (the old row kept in
+    revisions), the rest stays as stored; the change counts from its earliest day."""
+    src = CsvSource(shared_dir)
+    _load(db, src, "run-1", end=date(2024, 12, 31))
+    batch = src.fetch(["NVDA", "AVGO"], date(2024, 12, 1), date(2025, 1, 31))
+    batch.shares = batch.shares.iloc[0:0]
+    p = batch.prices
+    fixed = (p["ticker"] == "NVDA") & (pd.to_datetime(p["date"]) == "2024-12-16")
+    old_close = float(p.loc[fixed, "close"].iloc[0])
+    p.loc[fixed, "close"] = old_close + 1.0
+    n_new = int((pd.to_datetime(p["date"]) >= "2025-01-01").sum())
+    n_dec = len(p) - n_new
+    stored = db.execute("select count(*) from prices_daily").fetchone()[0]
+    res = gate_and_load(db, batch, src.name, "run-2", ["NVDA", "AVGO"], None, None)
+    assert res.by_table["prices_daily"] == (n_new, 1, n_dec - 1)
+    assert res.earliest_change == date(2024, 12, 16)
+    assert db.execute("select count(*) from prices_daily").fetchone()[0] == stored + n_new
+    assert db.execute(
+        "select close, run_id from prices_daily where ticker = 'NVDA' and date = '2024-12-16'"
+    ).fetchone() == (old_close + 1.0, "run-2")
+    ((old_row,),) = db.execute(
+        "select old_row from revisions where table_name = 'prices_daily' and run_id = 'run-2'"
+    ).fetchall()
+    assert (json.loads(old_row)["close"], json.loads(old_row)["run_id"]) == (old_close, "run-1")
+    assert db.execute(
+        "select count(*) from prices_daily where run_id = 'run-2' and date < '2024-12-16'"
+    ).fetchone() == (0,)
 
 
 def test_crash_mid_load_leaves_previous_state(db, shared_dir, monkeypatch):

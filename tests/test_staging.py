@@ -292,3 +292,25 @@ def test_a_run_still_staging_is_neither_swept_nor_loaded_by_another(tmp_path):
     # its process is gone (crashed): its complete chunk is loaded, its half-written one swept
     assert [c.path for c in staging.pending()] == [chunk.path]
     assert staging.sweep() == 1 and not half.exists()
+
+
+def test_a_backfills_chunks_each_hold_a_range_of_symbols_of_their_own():
+    """Chunked in symbol order, a chunk's tickers lie between the ones of the chunks before and
+    after it, so a load's check of the stored keys skips earlier chunks' row groups."""
+    from capwatch.intervals import plan_chunks
+
+    universe = tickers_for(1000)  # ALFA, BRAV, ..., ZULU, ALFA2, ...: not in symbol order
+    late = set(universe[::7])  # listed later: a second range of its own
+    gaps = {
+        t: [(date(2020, 1, 1), date(2024, 12, 31))]
+        if t in late
+        else [(date(2001, 1, 1), date(2024, 12, 31))]
+        for t in universe
+    }
+    chunks = plan_chunks(gaps, 100, 30)
+    assert sorted(t for ts, _, _ in chunks for t in ts) == sorted(universe)
+    for year in (2001, 2020):
+        group = [ts for ts, s, _ in chunks if s.year == year]
+        assert group and all(len(ts) <= 100 for ts in group)
+        flat = [t for ts in group for t in ts]
+        assert flat == sorted(flat)  # each chunk a run of the symbols in order, none overlapping
