@@ -6,7 +6,7 @@ each (rule, company, date) is one row of ``alert_events`` however often a flow r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -123,13 +123,13 @@ def evaluate(
         )
     # One INSERT for all candidates (a backfill over decades of a whole market finds tens of
     # thousands): the ones already recorded are left as they are, the rest come back as new.
-    columns = [f.name for f in fields(Event)] + ["notify"]
+    # Built column by column: dataclasses.asdict deep-copies each event (1.2 s of 3.0 s for the
+    # 28,590 events of 1,500 tickers x 25 years); an event's fields are plain values.
+    names = [f.name for f in fields(Event)]
     frame = pd.DataFrame(
-        [
-            {**asdict(ev), "notify": notify_since is not None and ev.date >= notify_since}
-            for ev in events
-        ],
-        columns=columns,
+        {n: [getattr(ev, n) for ev in events] for n in names}
+        | {"notify": [notify_since is not None and ev.date >= notify_since for ev in events]},
+        columns=[*names, "notify"],
     )
     with transaction(con):
         inserted = set()
