@@ -157,16 +157,17 @@ def test_killed_backfill_resumes_with_only_what_is_missing(prefect_harness, shar
         done_first = {
             (tuple(t), s, e)
             for t, s, e in [
-                (["NVDA", "AAPL"], date(2022, 1, 1), date(2022, 12, 31)),
-                (["MSFT", "ORCL"], date(2022, 1, 1), date(2022, 12, 31)),
+                (["AAPL", "MSFT"], date(2022, 1, 1), date(2022, 12, 31)),
+                (["NVDA", "ORCL"], date(2022, 1, 1), date(2022, 12, 31)),
             ]
         }
         planned = {(tuple(t), s, e) for t, s, e in resumed.chunks}
-        # Only what the killed run did not finish: 2023 and 2024 for both ticker pairs, either
-        # fetched now or -- the chunks it had already fetched and staged -- loaded without a fetch.
+        # Only what the killed run did not finish: 2023 and 2024 for both ticker pairs (chunks
+        # hold the tickers in symbol order), either fetched now or -- the chunks it had already
+        # fetched and staged -- loaded without a fetch.
         remaining = {
             (pair, date(y, 1, 1), date(y, 12, 31))
-            for pair in (("NVDA", "AAPL"), ("MSFT", "ORCL"))
+            for pair in (("AAPL", "MSFT"), ("NVDA", "ORCL"))
             for y in (2023, 2024)
         }
         assert planned <= remaining and len(planned) + resumed.resumed_chunks == len(remaining)
