@@ -49,6 +49,14 @@ def split_range(start: date, end: date, years: int) -> list[tuple[date, date]]:
     return pieces
 
 
+def chunk_tickers(tickers: list[str], size: int) -> list[list[str]]:
+    """``tickers`` in chunks of ``size``, in symbol order: each chunk's tickers span a range of
+    their own, so a later chunk's check of the stored keys skips the row groups of the chunks
+    before it (zone maps)."""
+    ordered = sorted(tickers)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
 def plan_chunks(
     gaps: dict[str, list[tuple[date, date]]], chunk_size: int, chunk_years: int
 ) -> list[tuple[list[str], date, date]]:
@@ -58,14 +66,11 @@ def plan_chunks(
         for s, e in ranges:
             for piece in split_range(s, e, chunk_years):
                 by_range.setdefault(piece, []).append(t)
-    chunks = []
-    for (s, e), ts in sorted(by_range.items()):
-        # In symbol order, each chunk's tickers span a range of their own: a later chunk's check
-        # of the stored keys then skips the row groups of the chunks before it (zone maps).
-        ts = sorted(ts)
-        for i in range(0, len(ts), chunk_size):
-            chunks.append((ts[i : i + chunk_size], s, e))
-    return chunks
+    return [
+        (chunk, s, e)
+        for (s, e), ts in sorted(by_range.items())
+        for chunk in chunk_tickers(ts, chunk_size)
+    ]
 
 
 def record(

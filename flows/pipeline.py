@@ -453,10 +453,6 @@ def _start_run(con, settings: Settings, ever: bool) -> tuple[RunSummary, list[st
     return RunSummary(run_id=_run_id(), problems=list(bad), requested=universe), good
 
 
-def _chunks(tickers: list[str], size: int) -> list[list[str]]:
-    return [tickers[i : i + size] for i in range(0, len(tickers), size)]
-
-
 @flow(
     name="capwatch-backfill",
     log_prints=True,
@@ -614,7 +610,7 @@ def daily(
         (chunk, start, today)
         for start, ts in sorted(by_start.items())
         # a week per ticker: larger chunks; a first history: the backfill's chunk size
-        for chunk in _chunks(
+        for chunk in intervals.chunk_tickers(
             ts, settings.chunk_size if start == default_start else settings.daily_chunk_size
         )
     ]
