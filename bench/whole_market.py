@@ -38,8 +38,9 @@ HERE = Path(__file__).resolve().parent
 END = date(2026, 11, 20)  # the last generated session
 # The daily run is measured on the last DAILY_SESSIONS sessions, one run each (the backfill stops
 # before them) and reported as their median: one run's Prefect task-run overhead alone moves by
-# a second or two from run to run on this shared machine.
-DAILY_SESSIONS = 3
+# a second or two from run to run on this shared machine (three sessions at 6,000 x 25:
+# 5.90 to 7.56 s of flow-run time).
+DAILY_SESSIONS = 5
 CRASH = date(2025, 1, 27)
 # CAPWATCH_DUCKDB_MEMORY_LIMIT for every capwatch step (the floor's: see step_floor)
 MEMORY_LIMIT = "1GB"
@@ -252,9 +253,12 @@ def step_daily(db: Path, tickers: int, years: int, chunk: int) -> dict:
         runs.append((time.perf_counter() - t0, summary))
     runs_s = [round(t, 3) for t, _ in runs]
     total, summary = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run
+    flow_s = _flow_run_seconds([s.run_id for _, s in runs])
     return {
         "total_s": total,
         "runs_s": runs_s,
+        "flow_s": sorted(flow_s)[len(flow_s) // 2],
+        "flow_runs_s": [round(t, 3) for t in flow_s],
         "rows_inserted": summary.rows_inserted,
         "rows_updated": summary.rows_updated,
         "models_s": sum(m.seconds for m in summary.models),
@@ -266,6 +270,20 @@ def step_daily(db: Path, tickers: int, years: int, chunk: int) -> dict:
         "peak_rss_mb": _peak_mb(),
         "once_per_process_s": once,
     }
+
+
+def _flow_run_seconds(flow_run_ids: list[str]) -> list[float]:
+    """Each flow run's own time as Prefect records it (its time in the Running state). The call's
+    wall clock adds Prefect's engine around it, and on the way out the engine joins its flow-run
+    heartbeat thread, which sleeps in steps of one second (prefect/flow_engine.py,
+    ``_send_heartbeats``): every call then ends on a whole second after that thread started, so
+    the wall clock of a run of a few seconds is rounded up by 0 to 1 s at random."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return [client.read_flow_run(UUID(i)).total_run_time.total_seconds() for i in flow_run_ids]
 
 
 def step_extract(tickers: int, rate: float) -> dict:
@@ -442,8 +460,14 @@ def _write(a, r: dict, started: datetime) -> None:
         ),
         (f"daily / full backfill at {a.years} years", dl["total_s"] / bl["total_s"], "< 0.02"),
         (
-            f"daily at {a.years} years / daily at {a.short_years} years",
+            f"daily at {a.years} years / daily at {a.short_years} years, wall clock of the call",
             dl["total_s"] / ds["total_s"],
+            "<= 1.2",
+        ),
+        (
+            f"daily at {a.years} years / daily at {a.short_years} years, the flow runs' own time "
+            "(Prefect's record, without the engine's whole-second exit wait: see the notes)",
+            dl["flow_s"] / ds["flow_s"],
             "<= 1.2",
         ),
         ("extraction / its rate floor (requests / rate)", ex["total_s"] / ex["floor_s"], "<= 1.2"),
@@ -487,11 +511,13 @@ def _write(a, r: dict, started: datetime) -> None:
         f"| 3. daily run, one new session (real flow; the median of {len(dl['runs_s'])} sessions run one "
         f"after the other: {', '.join(f'{x:.2f}' for x in dl['runs_s'])} s) | {dl['total_s']:,.2f} s | "
         f"{dl['rows_inserted']:,} new rows, {dl['chunks']} chunks, models {dl['models_s']:,.2f} s, "
-        f"peak {dl['peak_rss_mb']:,.0f} MB |",
+        f"peak {dl['peak_rss_mb']:,.0f} MB; the flow runs' own time (Prefect) "
+        f"{', '.join(f'{x:.2f}' for x in dl['flow_runs_s'])} s, median {dl['flow_s']:,.2f} s |",
         f"| 1 at {a.short_years} years | {bs['total_s']:,.1f} s | {bs['rows_inserted']:,} rows, "
         f"file {r['file_mb_short']:,.0f} MB |",
         f"| 3 at {a.short_years} years (sessions: {', '.join(f'{x:.2f}' for x in ds['runs_s'])} s) | "
-        f"{ds['total_s']:,.2f} s | models {ds['models_s']:,.2f} s |",
+        f"{ds['total_s']:,.2f} s | models {ds['models_s']:,.2f} s; the flow runs' own time "
+        f"{', '.join(f'{x:.2f}' for x in ds['flow_runs_s'])} s, median {ds['flow_s']:,.2f} s |",
         f"| once per process, not in the steps: Prefect API server, GX import, NYSE calendar | "
         f"{dl['once_per_process_s']:,.1f} s | a worker's flow-run process pays GX and the "
         f"calendar each run; the server runs on its own in production |",
