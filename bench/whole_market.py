@@ -387,6 +387,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="capwatch-wm-"))
     # --resume: the figures of steps already measured in this session (a later step failed)
     r = json.loads(Path(a.resume).read_text()) if a.resume else {}
+    for label in ("long", "short"):
+        if f"daily_{label}" in r and "flow_s" not in r[f"daily_{label}"]:
+            # a daily step from before it recorded its flow runs' own time: its backfill and it
+            # are measured again (the daily step needs the backfill's file)
+            for step in ("backfill", "daily", "file_mb"):
+                r.pop(f"{step}_{label}", None)
     # what the resumed file had measured, and when that run started (said in the results' header)
     r["kept"] = sorted(k for k in r if k in STEPS)
     r["kept_from"] = r.get("started")
