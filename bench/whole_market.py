@@ -11,8 +11,9 @@ Writes bench/WHOLE_MARKET.md. One run, each step in its own process (its peak me
      INSERT ... FROM the frame, one upsert per table (prices: a MERGE on ticker and date), the
      same SQL models, with DuckDB's default memory (80 % of RAM); and 2b. the same under
      capwatch's memory limit;
-  3. the daily run (the real ``daily`` flow) on top of 1, for each of the last three sessions in
-     turn (the median is reported);
+  3. the daily run (the real ``daily`` flow) on top of 1, for each of the last DAILY_SESSIONS
+     sessions in turn (the median is reported: of the calls' wall clock, and of the flow runs' own
+     time as Prefect records it, see ``_flow_run_seconds``);
   4. 1 and 3 again at 5 years of history: the daily run's cost must not grow with history;
   5. extraction of every ticker's daily window through the real yfinance code path against an
      offline Yahoo that answers 429 above its rate limit: time vs the floor requests / rate.
