@@ -47,8 +47,10 @@ def check_file(path: Path) -> list[Finding]:
             Finding(
                 False,
                 f"a write-ahead log {wal.name} ({wal.stat().st_size:,} bytes) is next to the file",
-                "an unfinished write left it, or it was copied from elsewhere: if no capwatch run is "
-                "writing now and it is not this file's, move it away before the next run",
+                "a capwatch run that is still going or was stopped left it (it holds that run's "
+                "committed writes, which the next open replays and the next run's end checkpoints "
+                "into the file), or it was copied from elsewhere: move it away only if it is not "
+                "this file's",
             )
         )
     try:

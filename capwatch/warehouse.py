@@ -63,6 +63,7 @@ def connect(
     read_only: bool = False,
     wait_seconds: float = 120.0,
     memory_limit: str | None = None,
+    checkpoint_on_close: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, waiting up to ``wait_seconds`` while another process holds it.
 
@@ -71,6 +72,11 @@ def connect(
     calls), so a waiting open gets in between them; after ``wait_seconds`` it fails with a message
     naming the process that holds the file and whether it reads or writes. A file that is not a
     DuckDB database, or is damaged, is never written.
+
+    ``checkpoint_on_close=False`` (a flow's writers, see flows/pipeline.py ``checkpoint_at_end``):
+    closing leaves what was committed in the file's write-ahead log instead of checkpointing it
+    into the file. It is as durable there (DuckDB replays the log at the next open); a checkpoint
+    costs a base amount that grows with the file, whatever changed.
     """
     path = Path(path)
     if read_only and not path.exists():
@@ -118,6 +124,8 @@ def connect(
     if created:
         os.chmod(path, 0o600)  # the warehouse is the user's alone (its WAL follows the umask)
     if not read_only:
+        if not checkpoint_on_close:
+            con.execute("pragma disable_checkpoint_on_shutdown")
         migrate(con)
     return con
 
@@ -128,18 +136,26 @@ def connection(
     read_only: bool = False,
     memory_limit: str | None = None,
     wait_seconds: float = 120.0,
+    checkpoint_on_close: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the file."""
-    con = connect(path, read_only=read_only, memory_limit=memory_limit, wait_seconds=wait_seconds)
+    con = connect(
+        path,
+        read_only=read_only,
+        memory_limit=memory_limit,
+        wait_seconds=wait_seconds,
+        checkpoint_on_close=checkpoint_on_close,
+    )
     try:
         yield con
     finally:
         con.close()
 
 
-def open_warehouse(settings: Settings, read_only: bool = False):
+def open_warehouse(settings: Settings, read_only: bool = False, checkpoint_on_close: bool = True):
     """The warehouse of ``settings`` (its file or lake, and memory cap) as a context manager that
-    closes it. Either way the connection's current database holds capwatch's tables."""
+    closes it. Either way the connection's current database holds capwatch's tables.
+    ``checkpoint_on_close``: see ``connect`` (a lake has no write-ahead log of its own)."""
     if settings.warehouse == "ducklake":
         return lake_connection(settings, read_only=read_only)
     return connection(
@@ -147,7 +163,17 @@ def open_warehouse(settings: Settings, read_only: bool = False):
         read_only=read_only,
         memory_limit=settings.duckdb_memory_limit,
         wait_seconds=settings.lock_wait_seconds,
+        checkpoint_on_close=checkpoint_on_close,
     )
+
+
+def checkpoint(settings: Settings) -> None:
+    """Move what the file's write-ahead log holds into the file (a file warehouse only)."""
+    with open_warehouse(settings) as con:
+        try:
+            con.execute("checkpoint")
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot checkpoint {settings.db_path}: {exc}") from exc
 
 
 @contextmanager

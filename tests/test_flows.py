@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from flows.pipeline import daily
-from tests.conftest import open_db
+from tests.conftest import LAKE_LANE, open_db
 
 
 def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
@@ -16,6 +18,8 @@ def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
         tickers=["NVDA", "ORCL"], db=str(db_path), history_years=2, today=date(2025, 1, 28)
     )
     assert first.problems == []
+    # the flow's writers left their commits in the log; the flow's end checkpointed them
+    assert LAKE_LANE or not db_path.with_name(db_path.name + ".wal").exists()
     con = open_db(db_path)
     lo, hi, n = con.execute(
         "select min(date), max(date), count(*) from prices_daily where ticker='NVDA'"
@@ -37,6 +41,34 @@ def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
     )
     assert again.rows_inserted == 0 and again.rows_updated == 0
     assert sum(r.unchanged for r in again.load) > 0  # it did look at the last week again
+    assert LAKE_LANE or not db_path.with_name(db_path.name + ".wal").exists()
+
+
+@pytest.mark.file_only
+def test_a_failed_daily_run_still_checkpoints_what_it_loaded_into_the_file(
+    prefect_harness, shared_dir, db_path, monkeypatch, tmp_path
+):
+    """The flow's writers leave their commits in the write-ahead log; the flow's end checkpoints
+    them into the file even when a later step fails, so the file alone holds every loaded row."""
+    import shutil
+
+    import flows.pipeline as pipeline
+
+    def broken(settings, run_id):
+        raise RuntimeError("the models' step broke")
+
+    monkeypatch.setenv("CAPWATCH_SOURCE", f"replay:csv:{shared_dir}")
+    monkeypatch.setattr(pipeline, "build_models", broken)
+    with pytest.raises(RuntimeError, match="the models' step broke"):
+        daily(tickers=["NVDA"], db=str(db_path), history_years=1, today=date(2025, 1, 28))
+    assert not db_path.with_name(db_path.name + ".wal").exists()
+    alone = tmp_path / "alone.duckdb"
+    shutil.copy(db_path, alone)  # the file without any log beside it
+    con = open_db(alone)
+    assert (
+        con.execute("select count(*) from prices_daily where ticker = 'NVDA'").fetchone()[0] > 240
+    )
+    con.close()
 
 
 def test_a_backfill_logs_the_first_alert_events_and_counts_the_rest(

@@ -200,3 +200,38 @@ def test_duckdb_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CAPWATCH_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(WarehouseError, match="CAPWATCH_DUCKDB_MEMORY_LIMIT='lots'"):
         open_warehouse(Settings.from_env(db_path=tmp_path / "w.duckdb")).__enter__()
+
+
+def test_a_writer_that_defers_its_checkpoint_keeps_what_it_committed_in_the_log(tmp_path):
+    """A flow's writers close without checkpointing (flows/pipeline.py ``checkpoint_at_end``):
+    what they committed is in the write-ahead log, read back by every later open, and only the
+    checkpoint at the flow's end puts it in the file itself, which a copy of the file alone shows."""
+    import shutil
+
+    from capwatch.settings import Settings
+    from capwatch.warehouse import checkpoint, connect
+
+    db = tmp_path / "w.duckdb"
+    wal = tmp_path / "w.duckdb.wal"
+    connect(db).close()  # created and migrated, checkpointed on close: no log
+    assert not wal.exists()
+    con = connect(db, checkpoint_on_close=False)
+    con.execute("create table kept as select range as i from range(1000)")
+    con.close()
+    assert wal.stat().st_size > 0
+    reader = connect(db, read_only=True)
+    assert reader.execute("select count(*), sum(i) from kept").fetchone() == (1000, 499500)
+    reader.close()
+    shutil.copy(db, tmp_path / "alone.duckdb")  # the file without its log
+    alone = connect(tmp_path / "alone.duckdb", read_only=True)
+    assert alone.execute(
+        "select count(*) from duckdb_tables() where table_name = 'kept'"
+    ).fetchone() == (0,)
+    alone.close()
+
+    checkpoint(Settings.from_env(db_path=db))
+    assert not wal.exists()
+    shutil.copy(db, tmp_path / "alone.duckdb")
+    alone = connect(tmp_path / "alone.duckdb", read_only=True)
+    assert alone.execute("select count(*), sum(i) from kept").fetchone() == (1000, 499500)
+    alone.close()
