@@ -32,7 +32,7 @@ class Finding:
 
 def check_file(path: Path) -> list[Finding]:
     from capwatch.validate.audits import audit_models
-    from capwatch.warehouse import WarehouseError, connect, migrations
+    from capwatch.warehouse import WarehouseError, connect, migrations, wal_path
 
     out: list[Finding] = []
     if not path.is_file():
@@ -41,7 +41,7 @@ def check_file(path: Path) -> list[Finding]:
                 False, f"no warehouse at {path}", "run `capwatch backfill` or `capwatch demo` first"
             )
         ]
-    wal = path.with_name(path.name + ".wal")
+    wal = wal_path(path)
     if wal.exists():
         out.append(
             Finding(

@@ -167,8 +167,17 @@ def open_warehouse(settings: Settings, read_only: bool = False, checkpoint_on_cl
     )
 
 
+def wal_path(path: Path | str) -> Path:
+    """Where DuckDB keeps a file's write-ahead log: beside it, with ``.wal`` appended."""
+    path = Path(path)
+    return path.with_name(path.name + ".wal")
+
+
 def checkpoint(settings: Settings) -> None:
-    """Move what the file's write-ahead log holds into the file (a file warehouse only)."""
+    """Move what the file's write-ahead log holds into the file (a file warehouse only); with no
+    log beside the file there is nothing to move, and the file is not opened."""
+    if not wal_path(settings.db_path).exists():
+        return
     with open_warehouse(settings) as con:
         try:
             con.execute("checkpoint")

@@ -231,6 +231,9 @@ def test_a_writer_that_defers_its_checkpoint_keeps_what_it_committed_in_the_log(
 
     checkpoint(Settings.from_env(db_path=db))
     assert not wal.exists()
+    checkpoint(Settings.from_env(db_path=db))  # no log: the file is not even opened
+    checkpoint(Settings.from_env(db_path=tmp_path / "none.duckdb"))
+    assert not (tmp_path / "none.duckdb").exists()
     shutil.copy(db, tmp_path / "alone.duckdb")
     alone = connect(tmp_path / "alone.duckdb", read_only=True)
     assert alone.execute("select count(*), sum(i) from kept").fetchone() == (1000, 499500)
