@@ -449,6 +449,51 @@ def test_candidates_count_each_moves_earlier_days_whichever_way_they_count_them(
             assert got and all(n == want[(c, d)] for c, d, n in got), (threshold, since)
 
 
+def test_candidates_rank_each_move_among_the_companys_earlier_moves_as_a_plain_count_does(db):
+    """rank_in_history is 1 + the company's earlier moves with a larger dollar loss: counted from
+    company_losses for the years before $since's (a falling move), from company_daily_moves since
+    then and for every day of a company with a rising move. Tied losses (twins) included, in
+    either direction and from any $since, it must equal the plain count over every day."""
+    from capwatch.resources import transforms_dir
+
+    names, dates = _random_market(db, tickers=4, days=300, twins=True)  # 2024 into 2025
+    run_models(db)
+    db.execute(ALERT_RULES_TABLE)
+    db.execute("insert into alert_rules values ('drop', 'pct_drop', -2.0, null, 0, null, 'down')")
+    db.execute("insert into alert_rules values ('rise', 'pct_drop', -3.0, null, 0, null, 'up')")
+    sql = (transforms_dir() / "alerts" / "candidates.sql").read_text()
+    for since in (dates[0], dates[200], dates[280]):  # the first day, late 2024, 2025
+        got = db.execute(
+            f"""
+            select c.rule, c.company, c.date, c.rank_in_history, 1 + (
+                select count(*) from company_daily_moves as m
+                where m.company = c.company and m.date < c.date and m.change_usd < c.change_usd
+            )
+            from ({sql}) as c
+            """,
+            {"since": since},
+        ).fetchall()
+        assert {r[0] for r in got} == {"drop", "rise"}, since
+        assert any(r[2].year > since.year or r[2].year == 2025 for r in got)
+        assert all(rank == plain for _, _, _, rank, plain in got), (since, got)
+
+
+def test_company_losses_are_stored_by_company_and_an_incremental_build_appends_after_them(db):
+    """`-- incremental: date, stored by company, date`: a full build writes the losses in company
+    order (a query of a few companies then reads only their row groups); an incremental build
+    replaces its days and appends them, in that order too, after the rows it kept."""
+    names, dates = _random_market(db, tickers=4, days=120, twins=False)
+    run_models(db)
+    stored = db.execute("select company, date from company_losses order by rowid").fetchall()
+    assert len(stored) > 100 and stored == sorted(stored)
+    since = dates[100]
+    run_models(db, since=since)
+    after = db.execute("select company, date from company_losses order by rowid").fetchall()
+    kept = [r for r in stored if r[1] < since]
+    assert after[: len(kept)] == kept
+    assert after[len(kept) :] == sorted(r for r in stored if r[1] >= since)
+
+
 def test_candidates_are_the_moves_that_pass_each_rule_whatever_its_direction(db):
     """candidates.sql keeps only the moves beyond some rule's loosest threshold before it joins
     them to the rules: every direction ('down', 'up', 'both'), kind and override must still find

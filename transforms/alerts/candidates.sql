@@ -168,9 +168,9 @@ hits as (
 
 -- Only the moves worse than some hit of the same company can outrank one: a backfill's tens of
 -- thousands of hits are ranked against those few, not against every day of every company. Years
--- before $since's year come from company_moves_yearly's lists of losses (a falling hit is only
--- outranked by losses); its days since then, and every day of a company with a rising hit (smaller
--- gains outrank it too, and the lists hold only losses), from company_daily_moves.
+-- before $since's year come from company_losses (a falling hit is only outranked by losses); its
+-- days since then, and every day of a company with a rising hit (smaller gains outrank it too, and
+-- company_losses holds only losses), from company_daily_moves.
 least_bad as (
     select company, max(change_usd) as least_bad from hits group by company
 ),
@@ -188,17 +188,18 @@ worse as (
 ),
 
 worse_years as (
-    select y.company, y.usd_losses
-    from company_moves_yearly as y
-    join (select * from least_bad where least_bad < 0) as w on w.company = y.company
-    where y.year < year($since::date)
+    -- company_losses is stored by company: only the row groups of companies with a hit are read
+    select l.company, l.change_usd
+    from company_losses as l
+    join (select * from least_bad where least_bad < 0) as w on w.company = l.company
+    where l.date < make_date(year($since::date)::integer, 1, 1) and l.change_usd < w.least_bad
 ),
 
 hit_years as (
     -- per falling hit: the company's larger losses in the years before $since's year
-    select h.company, h.change_usd, sum(len(list_filter(y.usd_losses, x -> x < h.change_usd)))::bigint as n
+    select h.company, h.change_usd, count(*) as n
     from (select distinct company, change_usd from hits) as h
-    join worse_years as y on y.company = h.company
+    join worse_years as y on y.company = h.company and y.change_usd < h.change_usd
     group by h.company, h.change_usd
 ),
 

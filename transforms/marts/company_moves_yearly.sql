@@ -5,20 +5,16 @@
    grain: one row per (company, year) with a row in company_daily_moves.
    date = the year's last day, whatever the company's last move: an incremental build replaces the
    years from its since on, each recomputed whole (the lookback reaches back to the year's start);
-   a full build runs a year at a time (`full build by year`: a year's lists, never decades', in
-   memory at once).
+   a full build runs a year at a time (`full build by year`).
    - days: the company's rows in company_daily_moves that year (held days included);
-   - worst_usd: its largest dollar loss that year (market moves only; null if none);
-   - usd_losses / pct_losses: every loss that year (change_usd < 0, as in largest_losses), in USD
-     and in percent, in no particular order: a rank counts the elements below a value. */
+   - worst_usd: its largest dollar loss that year (market moves only; null if none).
+   The losses themselves, one row each, are in company_losses. */
 select
     company,
     year(date) as year,
     make_date(year(date), 12, 31) as date,
     count(*) as days,
-    min(change_usd) as worst_usd,
-    coalesce(list(change_usd) filter (where change_usd < 0), []) as usd_losses,
-    coalesce(list(change_pct) filter (where change_usd < 0 and change_pct is not null), []) as pct_losses
+    min(change_usd) as worst_usd
 from company_daily_moves
 where date >= __since__ and date < __until__
 group by company, year(date)

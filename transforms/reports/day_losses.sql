@@ -8,8 +8,9 @@
    year of history): a loss's key grows with its size (the log of its size in steps of 0.1 %); a
    day's loss is outranked by every loss with a higher key (counted per key and year in
    loss_sizes_yearly) and by the larger ones that share its key (compared one by one, from that
-   key's lists); a company's own ranks count the larger losses in its yearly lists
-   (company_moves_yearly). The same ranks as largest_losses, ties included.
+   key's lists); a company's own ranks count its larger losses in company_losses (stored by
+   company: the row groups of the companies ranked). The same ranks as largest_losses, ties
+   included.
    getvariable('report_ranked'), when set: only the day's N largest losses in dollars are ranked
    (the report shows its top N; each ranked company reads its own years of losses), the others'
    ranks are null. Unset: every loss is ranked. */
@@ -58,12 +59,13 @@ pct_same as (
 ),
 
 own as (
+    -- company_losses is stored by company: only the ranked companies' row groups are read
     select
         d.company,
-        sum(len(list_filter(y.usd_losses, x -> x < d.change_usd))) as usd_n,
-        sum(len(list_filter(y.pct_losses, x -> x < d.change_pct))) as pct_n
+        count(l.change_usd) filter (where l.change_usd < d.change_usd) as usd_n,
+        count(l.change_pct) filter (where l.change_pct < d.change_pct) as pct_n
     from day_keyed as d
-    join company_moves_yearly as y on y.company = d.company
+    left join company_losses as l on l.company = d.company
     group by d.company
 ),
 
