@@ -625,7 +625,10 @@ def daily(
         if not is_trading_day(today):
             last_session = previous_trading_day(today)
             if good and all(newest.get(t) == last_session for t in good):
-                summary.skipped = f"{today} is not an NYSE trading day and {last_session} is loaded: nothing to do"
+                summary.skipped = (
+                    f"{today} is not an NYSE trading day and {last_session} is loaded: "
+                    "nothing to do"
+                )
                 logger.info(summary.skipped)
                 return summary
         default_start = today - timedelta(days=round(365.25 * settings.history_years))
