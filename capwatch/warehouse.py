@@ -175,8 +175,9 @@ def wal_path(path: Path | str) -> Path:
 
 def checkpoint(settings: Settings) -> None:
     """Move what the file's write-ahead log holds into the file (a file warehouse only); with no
-    log beside the file there is nothing to move, and the file is not opened."""
-    if not wal_path(settings.db_path).exists():
+    log beside the file there is nothing to move, and the file is not opened; a lake has no log
+    of its own."""
+    if settings.warehouse == "ducklake" or not wal_path(settings.db_path).exists():
         return
     with open_warehouse(settings) as con:
         try:

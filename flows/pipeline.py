@@ -144,16 +144,15 @@ def checkpoint_at_end(settings: Settings) -> Iterator[None]:
     try:
         yield
     finally:
-        if settings.warehouse != "ducklake":
-            try:
-                checkpoint(settings)
-            except WarehouseError as exc:
-                get_run_logger().warning(
-                    "the warehouse's write-ahead log was not checkpointed into %s (the next open "
-                    "replays it): %s",
-                    settings.db_path,
-                    exc,
-                )
+        try:
+            checkpoint(settings)
+        except WarehouseError as exc:
+            get_run_logger().warning(
+                "the warehouse's write-ahead log was not checkpointed into %s (the next open "
+                "replays it): %s",
+                settings.db_path,
+                exc,
+            )
 
 
 def committed(settings: Settings, work: Callable[[], T], what: str) -> T:

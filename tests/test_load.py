@@ -202,6 +202,7 @@ def test_duckdb_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
         open_warehouse(Settings.from_env(db_path=tmp_path / "w.duckdb")).__enter__()
 
 
+@pytest.mark.file_only
 def test_a_writer_that_defers_its_checkpoint_keeps_what_it_committed_in_the_log(tmp_path):
     """A flow's writers close without checkpointing (flows/pipeline.py ``checkpoint_at_end``):
     what they committed is in the write-ahead log, read back by every later open, and only the
