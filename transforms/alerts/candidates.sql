@@ -5,8 +5,9 @@
    size_rank (top-N rules only) is company_daily_moves.prev_size_rank: the company's cap of the
    previous trading day ranked among every company's cap that day, the whole universe as stored,
    never only the companies that moved (or were fetched) on the day itself.
-   Nothing here reads every day stored: a daily run's evaluation costs the same after 5 or 25
-   years of history (the years before $since's year come from company_moves_yearly). */
+   Nothing here reads every day stored: the years before $since's year come from
+   company_moves_yearly (a company's days, one row a year) and company_losses (the losses of the
+   companies with a hit only, stored by company). */
 with thresholds as (
     -- every threshold a rule applies: its own and its overrides', with the rule's kind and direction
     select kind, direction, threshold from alert_rules where company is null
