@@ -81,6 +81,11 @@ class Model:
     stored_by: str | None = None  # the order of its rows, if not by date (``, stored by ...``)
 
     @property
+    def order(self) -> str:
+        """What a full build orders the model's rows by: its ``stored by`` columns, else date."""
+        return self.stored_by or "date"
+
+    @property
     def fingerprint(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
@@ -217,7 +222,7 @@ def run_models(
                     # Stored in date order: an incremental build then deletes and appends only the
                     # last row groups, and its commit (checkpoint) costs the days changed, not the
                     # whole history (measured: 1.05 s -> 0.3 s at 25 years x 500 tickers).
-                    select = f"select * from (\n{select}\n) order by {model.stored_by or 'date'}"
+                    select = f"select * from (\n{select}\n) order by {model.order}"
                 con.execute(f"create or replace table {target} as\n{select}")
                 (rows,) = con.execute(f"select count(*) from {target}").fetchone()
             runs.append(ModelRun(model.name, rows, time.perf_counter() - t0))
@@ -262,10 +267,12 @@ def _build_by_year(
     lo, hi = con.execute(f"select min(lo), max(hi) from ({' union all '.join(spans)})").fetchone()
     years = range(lo.year, hi.year + 1) if lo is not None else range(0)
     first = rename_models(model.select_year(years[0] if years else 1), names, suffix)
-    con.execute(f"create or replace table {target} as select * from (\n{first}\n) order by date")
+    con.execute(
+        f"create or replace table {target} as select * from (\n{first}\n) order by {model.order}"
+    )
     for year in years[1:]:
         select = rename_models(model.select_year(year), names, suffix)
-        con.execute(f"insert into {target} select * from (\n{select}\n) order by date")
+        con.execute(f"insert into {target} select * from (\n{select}\n) order by {model.order}")
     return con.execute(f"select count(*) from {target}").fetchone()[0]
 
 
