@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from capwatch.warehouse import wal_path
 from flows.pipeline import daily
 from tests.conftest import LAKE_LANE, open_db
 
@@ -19,7 +20,7 @@ def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
     )
     assert first.problems == []
     # the flow's writers left their commits in the log; the flow's end checkpointed them
-    assert LAKE_LANE or not db_path.with_name(db_path.name + ".wal").exists()
+    assert LAKE_LANE or not wal_path(db_path).exists()
     con = open_db(db_path)
     lo, hi, n = con.execute(
         "select min(date), max(date), count(*) from prices_daily where ticker='NVDA'"
@@ -41,7 +42,7 @@ def test_daily_on_empty_warehouse_backfills_then_only_fetches_recent_days(
     )
     assert again.rows_inserted == 0 and again.rows_updated == 0
     assert sum(r.unchanged for r in again.load) > 0  # it did look at the last week again
-    assert LAKE_LANE or not db_path.with_name(db_path.name + ".wal").exists()
+    assert LAKE_LANE or not wal_path(db_path).exists()
 
 
 @pytest.mark.file_only
@@ -61,7 +62,7 @@ def test_a_failed_daily_run_still_checkpoints_what_it_loaded_into_the_file(
     monkeypatch.setattr(pipeline, "build_models", broken)
     with pytest.raises(RuntimeError, match="the models' step broke"):
         daily(tickers=["NVDA"], db=str(db_path), history_years=1, today=date(2025, 1, 28))
-    assert not db_path.with_name(db_path.name + ".wal").exists()
+    assert not wal_path(db_path).exists()
     alone = tmp_path / "alone.duckdb"
     shutil.copy(db_path, alone)  # the file without any log beside it
     con = open_db(alone)

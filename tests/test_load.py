@@ -210,10 +210,10 @@ def test_a_writer_that_defers_its_checkpoint_keeps_what_it_committed_in_the_log(
     import shutil
 
     from capwatch.settings import Settings
-    from capwatch.warehouse import checkpoint, connect
+    from capwatch.warehouse import checkpoint, connect, wal_path
 
     db = tmp_path / "w.duckdb"
-    wal = tmp_path / "w.duckdb.wal"
+    wal = wal_path(db)
     connect(db).close()  # created and migrated, checkpointed on close: no log
     assert not wal.exists()
     con = connect(db, checkpoint_on_close=False)
